@@ -1,0 +1,127 @@
+"""`realtime-gateway serve | stub | demo | connect | keys`: parses arguments, hands off."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from realtime_gateway import keys
+from realtime_gateway.settings import ConfigError, load_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from realtime_gateway.server import run_gateway
+
+    overrides: dict[str, object] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    try:
+        settings = load_settings(args.config, **overrides)
+        settings.validate_for_serving()
+    except (ConfigError, ValidationError, OSError) as error:
+        print(f"realtime-gateway: configuration error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    run_gateway(settings)
+    return 0
+
+
+def _one_line(error: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        return f"{where}: {first['msg']}"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def _stub(args: argparse.Namespace) -> int:
+    from realtime_gateway.stub.server import run_stub
+
+    return run_stub(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from realtime_gateway.demo import run_demo
+
+    return run_demo(args)
+
+
+def _connect(args: argparse.Namespace) -> int:
+    from realtime_gateway.connect import run_connect
+
+    return run_connect(args)
+
+
+def _keys_new(args: argparse.Namespace) -> int:
+    key = keys.new_key()
+    print(f"key:    {key}")
+    print(f"config: {args.tenant}:sha256:{keys.sha256_hex(key)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="realtime-gateway",
+        description="Mint short-lived realtime voice sessions without handing out the provider key.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", default=None, help="address to listen on (GATEWAY_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (GATEWAY_PORT)")
+    serve.add_argument("--config", default=None, help="TOML settings file (GATEWAY_CONFIG)")
+    serve.set_defaults(handler=_serve)
+
+    stub = commands.add_parser("stub", help="run the offline provider stub")
+    stub.add_argument("--host", default="127.0.0.1")
+    stub.add_argument("--port", type=int, default=8090)
+    stub.add_argument("--api-key", default=None, help="provider key it accepts (OPENAI_API_KEY)")
+    stub.add_argument(
+        "--loopback-ice",
+        action="store_true",
+        help="offer 127.0.0.1 as the only ICE candidate (hosts with only loopback)",
+    )
+    stub.set_defaults(handler=_stub)
+
+    demo = commands.add_parser("demo", help="run the stub and the gateway together, offline")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080, help="gateway port")
+    demo.add_argument("--stub-port", type=int, default=8090)
+    demo.set_defaults(handler=_demo)
+
+    connect = commands.add_parser("connect", help="run the machine flow headless")
+    connect.add_argument("--gateway", required=True, help="gateway base URL")
+    connect.add_argument("--api-key", required=True, help="tenant key for the gateway")
+    connect.add_argument("--model", required=True)
+    connect.add_argument("--voice", required=True)
+    connect.add_argument("--endpoint", default=None, help="provider endpoint override")
+    connect.add_argument("--out", default="reply.wav", help="where to write received audio")
+    connect.add_argument("--seconds", type=float, default=5.0, help="how long to record")
+    connect.add_argument("--input", default=None, help="WAV file to send as the microphone")
+    connect.add_argument(
+        "--loopback-ice", action="store_true", help="offer 127.0.0.1 as the only ICE candidate"
+    )
+    connect.set_defaults(handler=_connect)
+
+    keys_parser = commands.add_parser("keys", help="manage tenant keys")
+    keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
+    new = keys_commands.add_parser("new", help="make a fresh tenant key")
+    new.add_argument("--tenant", required=True)
+    new.set_defaults(handler=_keys_new)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

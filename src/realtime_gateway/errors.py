@@ -1,0 +1,86 @@
+"""The gateway's errors. Each carries its HTTP status and `error_code`; one handler in `app`
+turns any of them into the documented body `{"error_code": ..., "message": ...}`.
+
+    GatewayError
+    ├── InvalidRequest        400 invalid_request
+    ├── Unauthorized          401 unauthorized        (+ WWW-Authenticate: Bearer)
+    ├── NotFound              404 not_found
+    ├── MethodNotAllowed      405 method_not_allowed
+    ├── PayloadTooLarge       413 payload_too_large
+    ├── RateLimited           429 rate_limited        (+ Retry-After)
+    ├── ProviderError         500 provider_error
+    └── LimiterUnavailable    503 limiter_unavailable
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    status_code: int = 500
+    error_code: str = "internal_error"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, str]:
+        return {"error_code": self.error_code, "message": self.message}
+
+
+class InvalidRequest(GatewayError):
+    status_code = 400
+    error_code = "invalid_request"
+
+
+class Unauthorized(GatewayError):
+    status_code = 401
+    error_code = "unauthorized"
+
+    def __init__(self, message: str = "missing or invalid credential") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class NotFound(GatewayError):
+    status_code = 404
+    error_code = "not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status_code = 405
+    error_code = "method_not_allowed"
+
+
+class PayloadTooLarge(GatewayError):
+    status_code = 413
+    error_code = "payload_too_large"
+
+
+class RateLimited(GatewayError):
+    status_code = 429
+    error_code = "rate_limited"
+
+
+class ProviderError(GatewayError):
+    status_code = 500
+    error_code = "provider_error"
+
+
+class LimiterUnavailable(GatewayError):
+    status_code = 503
+    error_code = "limiter_unavailable"
+
+
+ERROR_CODES: dict[str, type[GatewayError]] = {
+    cls.error_code: cls
+    for cls in (
+        InvalidRequest,
+        Unauthorized,
+        NotFound,
+        MethodNotAllowed,
+        PayloadTooLarge,
+        RateLimited,
+        ProviderError,
+        LimiterUnavailable,
+    )
+}

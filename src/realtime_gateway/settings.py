@@ -1,0 +1,188 @@
+"""The gateway's one settings object: code defaults < TOML file < environment.
+
+Secrets are `SecretStr` so a traceback or a `repr` cannot leak them. `validate_for_serving`
+refuses insecure or incomplete combinations with one clear line before the server starts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+OPENAI_GA_ENDPOINT = "https://api.openai.com/v1/realtime/client_secrets"
+OPENAI_BETA_ENDPOINT = "https://api.openai.com/v1/realtime/sessions"
+
+RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
+UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+CommaList = Annotated[list[str], NoDecode]
+
+_config_file_override: Path | None = None
+
+
+class ConfigError(ValueError):
+    """A setting that makes the gateway unsafe or unable to serve; its message is one line."""
+
+
+def parse_rate(text: str) -> tuple[int, int]:
+    """`"3/minute"` -> (3, 60); `"10/5minutes"` -> (10, 300)."""
+    match = RATE_PATTERN.match(text)
+    if not match:
+        raise ValueError(f"rate {text!r} is not of the form N/unit (e.g. 3/minute)")
+    count, multiplier, unit = match.groups()
+    window = UNIT_SECONDS[unit] * (int(multiplier) if multiplier else 1)
+    if int(count) < 1 or window < 1:
+        raise ValueError(f"rate {text!r} must allow at least one request in a positive window")
+    return int(count), window
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_",
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_tenant_claim: str = "tenant"
+    rate_limit: str = "3/minute"
+    tenant_rate_limits: CommaList = Field(default_factory=list)
+    redis_url: SecretStr | None = None
+    limiter_failure_mode: Literal["local", "deny", "allow"] = "local"
+    provider_endpoint: str = OPENAI_GA_ENDPOINT
+    secret_ttl: int = Field(default=60, ge=10, le=7200)
+    allowed_endpoints: CommaList = Field(
+        default_factory=lambda: [OPENAI_GA_ENDPOINT, OPENAI_BETA_ENDPOINT]
+    )
+    allowed_models: CommaList = Field(default_factory=list)
+    allowed_voices: CommaList = Field(default_factory=list)
+    provider_timeout: float = Field(default=10.0, gt=0, le=120)
+    cors_origins: CommaList = Field(default_factory=list)
+    audit_log: str | None = None
+    max_body_bytes: int = Field(default=16 * 1024, ge=256)
+
+    _split = field_validator(
+        "api_keys",
+        "tenant_rate_limits",
+        "allowed_endpoints",
+        "allowed_models",
+        "allowed_voices",
+        "cors_origins",
+        mode="before",
+    )(_split_commas)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_is_parsable(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @field_validator("tenant_rate_limits")
+    @classmethod
+    def _tenant_rates_are_parsable(cls, value: list[str]) -> list[str]:
+        for item in value:
+            tenant, sep, rate = item.partition("=")
+            if not sep or not tenant.strip():
+                raise ValueError(f"tenant rate {item!r} is not of the form tenant=N/unit")
+            parse_rate(rate)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file_override or os.environ.get("GATEWAY_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    # -- derived views -------------------------------------------------------------------
+
+    def default_rate(self) -> tuple[int, int]:
+        return parse_rate(self.rate_limit)
+
+    def tenant_rates(self) -> dict[str, tuple[int, int]]:
+        rates: dict[str, tuple[int, int]] = {}
+        for item in self.tenant_rate_limits:
+            tenant, _, rate = item.partition("=")
+            rates[tenant.strip()] = parse_rate(rate)
+        return rates
+
+    def validate_for_serving(self) -> None:
+        """Refuse to serve an unsafe or useless configuration, in one line."""
+        if not self.api_keys and not self.jwt_secret and not self.jwt_public_key:
+            raise ConfigError(
+                "no tenant credential is configured: set GATEWAY_API_KEYS or GATEWAY_JWT_SECRET "
+                "or GATEWAY_JWT_PUBLIC_KEY"
+            )
+        endpoints = {self.provider_endpoint, *self.allowed_endpoints}
+        for endpoint in endpoints:
+            parts = urlsplit(endpoint)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"endpoint {endpoint!r} is not an absolute http(s) URL")
+            if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+                raise ConfigError(
+                    f"endpoint {endpoint!r} is plain http to a host that is not loopback; "
+                    "the provider key would cross the network in clear text"
+                )
+        reaches_remote = any(not is_loopback_host(urlsplit(e).hostname) for e in endpoints)
+        if reaches_remote and self.openai_api_key is None:
+            raise ConfigError(
+                "OPENAI_API_KEY is not set, but a non-local provider endpoint is configured"
+            )
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, reading `config_file` (or `GATEWAY_CONFIG`) as the TOML layer."""
+    global _config_file_override
+    _config_file_override = Path(config_file) if config_file else None
+    try:
+        return Settings(**overrides)
+    finally:
+        _config_file_override = None
