@@ -1,0 +1,273 @@
+// The operator console: wires the settings form, the call button and the read-outs together.
+
+import { Call, CallError } from "./call.js";
+import { fillForm, forgetSettings, loadSettings, readForm, saveSettings } from "./settings.js";
+
+const MAX_LOG_ENTRIES = 300;
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  form: $("settings"),
+  forget: $("forget"),
+  button: $("call-button"),
+  state: $("state"),
+  detail: $("state-detail"),
+  error: $("error"),
+  errorCode: $("error-code"),
+  errorMessage: $("error-message"),
+  retryHint: $("retry-hint"),
+  inputLevel: $("input-level"),
+  outputLevel: $("output-level"),
+  firstAudio: $("first-audio-ms"),
+  sessionId: $("session-id"),
+  audio: $("remote-audio"),
+  transcript: $("transcript"),
+  eventLog: $("event-log"),
+  eventCount: $("event-count"),
+};
+
+const status = {
+  state: "idle",
+  errorCode: null,
+  sessionId: null,
+  firstAudioMs: null,
+  peakOutputLevel: 0,
+  peakInputLevel: 0,
+  eventCount: 0,
+};
+let call = null;
+let countdownTimer = null;
+let callStartedAt = 0;
+const transcriptLines = new Map();
+
+// A read-only debug surface for operators (and scripts): the same facts the page shows.
+Object.defineProperty(window, "realtimeGateway", {
+  value: Object.freeze({
+    get state() { return status.state; },
+    get errorCode() { return status.errorCode; },
+    get sessionId() { return status.sessionId; },
+    get firstAudioMs() { return status.firstAudioMs; },
+    get peakOutputLevel() { return status.peakOutputLevel; },
+    get peakInputLevel() { return status.peakInputLevel; },
+    get eventCount() { return status.eventCount; },
+  }),
+  writable: false,
+  configurable: false,
+});
+
+function setState(state, detail) {
+  if (state) {
+    status.state = state;
+    ui.state.textContent = state;
+    ui.state.dataset.state = state;
+    document.body.dataset.state = state;
+  }
+  if (detail !== undefined) ui.detail.textContent = detail;
+  const inCall = ["minting", "connecting", "connected"].includes(status.state);
+  ui.button.textContent = inCall ? "Hang up" : "Enable microphone";
+  ui.button.classList.toggle("danger", inCall);
+  ui.button.classList.toggle("primary", !inCall);
+}
+
+function clearError() {
+  clearInterval(countdownTimer);
+  countdownTimer = null;
+  status.errorCode = null;
+  ui.error.hidden = true;
+  ui.errorCode.textContent = "";
+  ui.errorMessage.textContent = "";
+  ui.retryHint.hidden = true;
+  ui.retryHint.textContent = "";
+}
+
+function showError(error) {
+  clearError();
+  const code = error instanceof CallError ? error.code : "unexpected_error";
+  status.errorCode = code;
+  ui.errorCode.textContent = code;
+  ui.errorMessage.textContent = error.message || String(error);
+  ui.error.hidden = false;
+  if (error instanceof CallError && error.retryAfter !== null) startCountdown(error.retryAfter);
+  setState("error", "");
+}
+
+function startCountdown(seconds) {
+  const until = Date.now() + seconds * 1000;
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+    ui.retryHint.textContent =
+      left > 0 ? `Try again in ${left} s.` : "You can try again now.";
+    if (left === 0) {
+      clearInterval(countdownTimer);
+      countdownTimer = null;
+    }
+  };
+  ui.retryHint.hidden = false;
+  tick();
+  countdownTimer = setInterval(tick, 1000);
+}
+
+function resetReadouts() {
+  status.firstAudioMs = null;
+  status.peakOutputLevel = 0;
+  status.peakInputLevel = 0;
+  status.sessionId = null;
+  ui.firstAudio.textContent = "–";
+  ui.sessionId.textContent = "–";
+  ui.inputLevel.value = 0;
+  ui.outputLevel.value = 0;
+  ui.transcript.replaceChildren();
+  transcriptLines.clear();
+}
+
+function logEvent(event) {
+  status.eventCount += 1;
+  ui.eventCount.textContent = String(status.eventCount);
+  const item = document.createElement("li");
+  const time = document.createElement("span");
+  time.className = "event-time";
+  time.textContent = `+${((performance.now() - callStartedAt) / 1000).toFixed(2)} s`;
+  const type = document.createElement("code");
+  type.className = "event-type";
+  type.textContent = event.type ?? "(no type)";
+  item.append(time, " ", type);
+  const summary = summarise(event);
+  if (summary) {
+    const text = document.createElement("span");
+    text.className = "event-summary";
+    text.textContent = ` ${summary}`;
+    item.append(text);
+  }
+  if (event.type === "error") item.classList.add("event-error");
+  ui.eventLog.append(item);
+  while (ui.eventLog.childElementCount > MAX_LOG_ENTRIES) ui.eventLog.firstElementChild.remove();
+  item.scrollIntoView({ block: "nearest" });
+}
+
+function summarise(event) {
+  if (event.type === "error") return event.error?.message ?? "";
+  if (typeof event.delta === "string") return JSON.stringify(event.delta);
+  if (typeof event.transcript === "string") return JSON.stringify(event.transcript);
+  if (event.session?.id) return event.session.id;
+  if (event.response?.status) return event.response.status;
+  return "";
+}
+
+function transcriptLine(key, speaker) {
+  let line = transcriptLines.get(key);
+  if (!line) {
+    line = document.createElement("p");
+    line.className = `line line-${speaker}`;
+    const who = document.createElement("span");
+    who.className = "speaker";
+    who.textContent = speaker === "user" ? "You: " : "Model: ";
+    const text = document.createElement("span");
+    text.className = "text";
+    line.append(who, text);
+    ui.transcript.append(line);
+    transcriptLines.set(key, line);
+  }
+  return line.querySelector(".text");
+}
+
+function updateTranscript(event) {
+  const type = event.type ?? "";
+  const key = `${event.response_id ?? ""}/${event.item_id ?? ""}`;
+  // GA names (response.output_audio_transcript.*) and beta names (response.audio_transcript.*).
+  if (/^response\.(output_)?audio_transcript\.delta$/.test(type)) {
+    transcriptLine(key, "model").textContent += event.delta ?? "";
+  } else if (/^response\.(output_)?audio_transcript\.done$/.test(type)) {
+    if (typeof event.transcript === "string") transcriptLine(key, "model").textContent = event.transcript;
+  } else if (type === "conversation.item.input_audio_transcription.completed") {
+    transcriptLine(`user/${event.item_id ?? ""}`, "user").textContent = event.transcript ?? "";
+  } else {
+    return;
+  }
+  ui.transcript.scrollTop = ui.transcript.scrollHeight;
+}
+
+function endCall() {
+  if (call) call.hangUp();
+  call = null;
+}
+
+async function startCall(clickedAt) {
+  const settings = readForm(ui.form);
+  saveSettings(settings);
+  clearError();
+  resetReadouts();
+  if (!settings.gatewayKey) {
+    showError(new CallError("missing_gateway_key", "Enter the Gateway key first."));
+    ui.form.elements.gatewayKey.focus();
+    return;
+  }
+  callStartedAt = clickedAt;
+  const thisCall = new Call({
+    settings,
+    audioElement: ui.audio,
+    clickedAt,
+    hooks: {
+      onState: (state, detail) => {
+        if (call === thisCall) setState(state, detail);
+      },
+      onSession: (session) => {
+        status.sessionId = session.id ?? null;
+        ui.sessionId.textContent = session.id ?? "–";
+      },
+      onEvent: (event) => {
+        logEvent(event);
+        updateTranscript(event);
+      },
+      onLevels: ({ input, output }) => {
+        ui.inputLevel.value = Math.min(1, input.rms * 4);
+        ui.outputLevel.value = Math.min(1, output.rms * 4);
+        status.peakInputLevel = Math.max(status.peakInputLevel, input.peak);
+        status.peakOutputLevel = Math.max(status.peakOutputLevel, output.peak);
+      },
+      onFirstAudio: (ms) => {
+        status.firstAudioMs = ms;
+        ui.firstAudio.textContent = `${ms} ms`;
+      },
+      onDrop: (error) => {
+        if (call !== thisCall) return;
+        endCall();
+        showError(error);
+      },
+    },
+  });
+  call = thisCall;
+  try {
+    await thisCall.start();
+  } catch (error) {
+    if (call !== thisCall) return; // hung up meanwhile; that path already reset the page
+    endCall();
+    if (error?.name === "AbortError") return;
+    console.error("call failed", error);
+    showError(error);
+  }
+}
+
+function hangUp() {
+  endCall();
+  ui.inputLevel.value = 0;
+  ui.outputLevel.value = 0;
+  setState("idle", "Call ended; the microphone is released.");
+}
+
+ui.button.addEventListener("click", () => {
+  const clickedAt = performance.now();
+  if (call) hangUp();
+  else startCall(clickedAt);
+});
+
+ui.form.addEventListener("input", () => saveSettings(readForm(ui.form)));
+ui.form.addEventListener("submit", (event) => event.preventDefault());
+ui.forget.addEventListener("click", () => {
+  forgetSettings();
+  fillForm(ui.form, loadSettings());
+  setState(null, "Settings forgotten in this browser.");
+});
+window.addEventListener("pagehide", endCall);
+
+fillForm(ui.form, loadSettings());
+setState("idle", "Fill in the Gateway key, then enable the microphone.");

@@ -1,0 +1,241 @@
+// One realtime call: microphone, a freshly minted session, WebRTC with the provider, levels.
+
+import { CallError, mintSession } from "./gateway.js";
+import { LevelProbe } from "./levels.js";
+
+const ICE_GATHERING_LIMIT_MS = 3000;
+const CONNECT_LIMIT_MS = 20000;
+const LEVEL_INTERVAL_MS = 20;
+// A peak above this (about -34 dBFS) counts as heard: decoded silence and comfort noise stay below.
+export const AUDIBLE_PEAK = 0.02;
+
+function microphoneError(error) {
+  switch (error?.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return new CallError(
+        "microphone_denied",
+        "The microphone was refused. Allow it in the browser's site settings, then try again.",
+      );
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return new CallError("microphone_unavailable", "No microphone was found on this device.");
+    case "NotReadableError":
+      return new CallError(
+        "microphone_unavailable",
+        "The microphone is in use by another application or could not be opened.",
+      );
+    default:
+      return new CallError("microphone_unavailable", `The microphone could not be opened: ${error?.message ?? error}`);
+  }
+}
+
+function waitForIceGathering(pc, limitMs) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", onChange);
+      resolve();
+    };
+    const onChange = () => {
+      if (pc.iceGatheringState === "complete") done();
+    };
+    // Bounded: the candidates gathered so far are in the offer either way.
+    const timer = setTimeout(done, limitMs);
+    pc.addEventListener("icegatheringstatechange", onChange);
+  });
+}
+
+function waitForConnection(pc, limitMs, signal) {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("connectionstatechange", onChange);
+      signal.removeEventListener("abort", onAbort);
+    };
+    const onChange = () => {
+      if (pc.connectionState === "connected") {
+        cleanup();
+        resolve();
+      } else if (pc.connectionState === "failed" || pc.connectionState === "closed") {
+        cleanup();
+        reject(new CallError("webrtc_failed", `The WebRTC connection ${pc.connectionState}.`));
+      }
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(new DOMException("Hung up", "AbortError"));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(
+        new CallError(
+          "webrtc_failed",
+          `No WebRTC connection within ${limitMs / 1000} s (ICE ${pc.iceConnectionState}).`,
+        ),
+      );
+    }, limitMs);
+    pc.addEventListener("connectionstatechange", onChange);
+    signal.addEventListener("abort", onAbort, { once: true });
+    onChange();
+  });
+}
+
+async function postOffer(session, sdp, signal) {
+  try {
+    return await fetch(session.webrtc_url, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${session.client_secret.value}`,
+        "Content-Type": "application/sdp",
+      },
+      body: sdp,
+      cache: "no-store",
+      signal,
+    });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new CallError("network_error", `The provider could not be reached: ${error.message}`);
+  }
+}
+
+export class Call {
+  // hooks: onState(state, detail), onEvent(event), onLevels({input, output}),
+  //        onFirstAudio(ms), onSession(session), onDrop(error)
+  constructor({ settings, audioElement, clickedAt, hooks }) {
+    this.settings = settings;
+    this.audioElement = audioElement;
+    this.clickedAt = clickedAt;
+    this.hooks = hooks;
+    this.abort = new AbortController();
+    this.pc = null;
+    this.channel = null;
+    this.microphone = null;
+    this.audioContext = null;
+    this.inputProbe = null;
+    this.outputProbe = null;
+    this.levelTimer = null;
+    this.firstAudioMs = null;
+    this.ended = false;
+  }
+
+  async start() {
+    const { signal } = this.abort;
+    this.hooks.onState("minting", "Asking for the microphone…");
+    if (!navigator.mediaDevices?.getUserMedia) {
+      throw new CallError(
+        "microphone_unavailable",
+        "This page cannot use a microphone here: open it over https or from localhost.",
+      );
+    }
+    try {
+      this.microphone = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+    } catch (error) {
+      throw microphoneError(error);
+    }
+    this.checkNotEnded();
+
+    this.audioContext = new AudioContext();
+    // Created inside the click, so resuming is allowed; never wait on it (it can stall headless).
+    this.audioContext.resume().catch(() => {});
+    this.inputProbe = new LevelProbe(this.audioContext, this.microphone);
+    this.levelTimer = setInterval(() => this.sampleLevels(), LEVEL_INTERVAL_MS);
+
+    this.hooks.onState("minting", "Minting a session at the gateway…");
+    let session = await mintSession(this.settings, { signal });
+    this.checkNotEnded();
+    this.hooks.onSession(session);
+
+    this.hooks.onState("connecting", "Negotiating WebRTC with the provider…");
+    const pc = new RTCPeerConnection();
+    this.pc = pc;
+    for (const track of this.microphone.getAudioTracks()) pc.addTrack(track, this.microphone);
+    pc.addEventListener("track", (event) => this.attachRemote(event));
+    this.channel = pc.createDataChannel("oai-events");
+    this.channel.addEventListener("message", (event) => this.receive(event.data));
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "failed" && !this.ended) {
+        this.hooks.onDrop(new CallError("webrtc_failed", "The WebRTC connection was lost."));
+      }
+    });
+
+    await pc.setLocalDescription(await pc.createOffer());
+    await waitForIceGathering(pc, ICE_GATHERING_LIMIT_MS);
+    this.checkNotEnded();
+    const offer = pc.localDescription.sdp;
+
+    let response = await postOffer(session, offer, signal);
+    if (response.status === 401) {
+      // The secret expired between minting and offering: one fresh mint, one retry.
+      this.hooks.onState("minting", "The secret expired; minting a fresh one…");
+      session = await mintSession(this.settings, { signal });
+      this.checkNotEnded();
+      this.hooks.onSession(session);
+      this.hooks.onState("connecting", "Negotiating WebRTC with the provider…");
+      response = await postOffer(session, offer, signal);
+    }
+    const answer = await response.text();
+    this.checkNotEnded();
+    if (!response.ok) {
+      throw new CallError(
+        "provider_error",
+        `The provider answered ${response.status} ${response.statusText} to the SDP offer.`,
+      );
+    }
+    await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    await waitForConnection(pc, CONNECT_LIMIT_MS, signal);
+    this.checkNotEnded();
+    this.hooks.onState("connected", "Connected. Speak to the model.");
+  }
+
+  checkNotEnded() {
+    if (this.ended) throw new DOMException("Hung up", "AbortError");
+  }
+
+  attachRemote(event) {
+    const stream = event.streams[0] ?? new MediaStream([event.track]);
+    // WebAudio reads a remote track as silence unless a media element also plays it.
+    this.audioElement.srcObject = stream;
+    this.audioElement.play().catch((error) => {
+      this.hooks.onState(null, `The browser blocked playback (${error.name}); click the page to allow audio.`);
+    });
+    if (this.outputProbe) this.outputProbe.disconnect();
+    this.outputProbe = new LevelProbe(this.audioContext, stream);
+  }
+
+  sampleLevels() {
+    const input = this.inputProbe ? this.inputProbe.read() : { rms: 0, peak: 0 };
+    const output = this.outputProbe ? this.outputProbe.read() : { rms: 0, peak: 0 };
+    if (this.firstAudioMs === null && output.peak >= AUDIBLE_PEAK) {
+      this.firstAudioMs = Math.round(performance.now() - this.clickedAt);
+      this.hooks.onFirstAudio(this.firstAudioMs);
+    }
+    this.hooks.onLevels({ input, output });
+  }
+
+  receive(data) {
+    let event;
+    try {
+      event = JSON.parse(data);
+    } catch {
+      event = { type: "(unparsable message)", raw: String(data).slice(0, 200) };
+    }
+    this.hooks.onEvent(event);
+  }
+
+  hangUp() {
+    if (this.ended) return;
+    this.ended = true;
+    this.abort.abort();
+    clearInterval(this.levelTimer);
+    if (this.channel) this.channel.close();
+    if (this.pc) this.pc.close();
+    if (this.microphone) for (const track of this.microphone.getTracks()) track.stop();
+    if (this.inputProbe) this.inputProbe.disconnect();
+    if (this.outputProbe) this.outputProbe.disconnect();
+    this.audioElement.pause();
+    this.audioElement.srcObject = null;
+    if (this.audioContext) this.audioContext.close().catch(() => {});
+  }
+}
