@@ -1,0 +1,181 @@
+"""The shared limiter: an exact sliding window per tenant in one Redis Lua script.
+
+Every replica asks the same script, so they agree under concurrency; one EVALSHA per decision.
+When Redis fails, `limiter_failure_mode` decides: `local`, `deny` or `allow`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import time
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from .errors import LimiterUnavailable
+from .ratelimit import Clock, Decision, MemoryLimiter, Rates, make_decision
+
+logger = logging.getLogger("realtime_gateway.ratelimit")
+
+FailureMode = Literal["local", "deny", "allow"]
+
+KEY_PREFIX = "rtg:rl:"
+SOCKET_TIMEOUT = 0.5
+POOL_SIZE = 16
+
+# Why Redis TIME and not the caller's clock: replicas' clocks drift apart, and a window judged
+# by several clocks is not exact (a replica running 2 s behind would see its peers' hits as
+# "future" ones). TIME inside a script is allowed since Redis 5 (effects replication, the only
+# mode from 7), so the one server is the one clock. Times are integer microseconds: below
+# 2**53, so exact as Lua numbers and as sorted-set scores.
+SLIDING_WINDOW = """
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+local allowed = 0
+if count < limit then
+  redis.call('ZADD', key, now, ARGV[3])
+  count = count + 1
+  allowed = 1
+end
+local until_oldest_leaves = 0
+if count > 0 then
+  local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+  until_oldest_leaves = oldest + window - now
+  redis.call('PEXPIRE', key, math.ceil(window / 1000))
+end
+return {allowed, count, until_oldest_leaves}
+"""
+
+# What counts as "Redis failed": refused, reset, timed out, or answered an error.
+REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def redis_location(url: str) -> str:
+    """host:port of a Redis URL, never its credentials."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    return f"{parts.hostname}:{parts.port or 6379}"
+
+
+def make_client(url: str) -> Redis:
+    """A client that fails fast: small pool, 0.5 s timeouts, one immediate retry on a broken
+    connection (a pooled socket that died with a Redis restart), no retry on a timeout (the
+    script may have run, and a second run would count the hit twice)."""
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=POOL_SIZE,
+        timeout=SOCKET_TIMEOUT,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    )
+    return Redis.from_pool(pool)
+
+
+class RedisLimiter:
+    """Sliding window shared by every replica, with the configured failure mode.
+
+    `client` is a seam for tests and for sharing a pool; when given, the caller closes it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        rates: Rates,
+        *,
+        failure_mode: FailureMode = "local",
+        clock: Clock = time.time,
+        client: Redis | None = None,
+    ) -> None:
+        self._rates = rates
+        self._failure_mode = failure_mode
+        self._location = redis_location(url)
+        self._owns_client = client is None
+        self._client = client if client is not None else make_client(url)
+        self._script = self._client.register_script(SLIDING_WINDOW)
+        self._local = MemoryLimiter(rates, clock=clock, backend="local")
+        self._degraded = False
+        # Members must be unique across replicas: two hits in the same microsecond both count.
+        self._member_prefix = secrets.token_hex(8)
+        self._sequence = itertools.count()
+
+    @property
+    def degraded(self) -> bool:
+        return self._degraded
+
+    async def hit(self, tenant: str) -> Decision:
+        policy, limit, window = self._rates.for_tenant(tenant)
+        member = f"{self._member_prefix}:{next(self._sequence)}"
+        try:
+            reply: Any = await self._script(
+                keys=[KEY_PREFIX + tenant], args=[limit, window * 1_000_000, member]
+            )
+        except REDIS_FAILURES as exc:
+            return self._when_redis_failed(tenant, policy, limit, window, exc)
+        self._degraded = False
+        allowed, counted, until_us = (int(value) for value in reply)
+        return make_decision(
+            allowed=bool(allowed),
+            policy=policy,
+            limit=limit,
+            window=window,
+            counted=counted,
+            until_oldest_leaves=until_us / 1_000_000,
+            backend="redis",
+        )
+
+    def _when_redis_failed(
+        self, tenant: str, policy: str, limit: int, window: int, exc: BaseException
+    ) -> Decision:
+        self._degraded = True
+        logger.warning(
+            "rate limiter: redis at %s failed (%s: %s); tenant %r decided by failure mode %r",
+            self._location,
+            type(exc).__name__,
+            exc,
+            tenant,
+            self._failure_mode,
+        )
+        if self._failure_mode == "deny":
+            raise LimiterUnavailable("rate limiter unavailable") from exc
+        if self._failure_mode == "allow":
+            # Nothing was counted, so nothing is spent.
+            return Decision(
+                allowed=True,
+                policy=policy,
+                limit=limit,
+                window=window,
+                remaining=limit,
+                reset_after=0,
+                retry_after=0,
+                backend="allow",
+            )
+        return self._local.decide(tenant)
+
+    async def check_ready(self) -> str | None:
+        try:
+            await self._client.ping()
+        except REDIS_FAILURES:
+            self._degraded = True
+            return "redis unreachable"
+        self._degraded = False
+        return None
+
+    async def aclose(self) -> None:
+        await self._local.aclose()
+        if self._owns_client:
+            await self._client.aclose()
