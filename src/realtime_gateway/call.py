@@ -1,0 +1,183 @@
+"""One live call with the provider, as `GatewayClient.connect` opens it: the aiortc peer, the
+`oai-events` channel (provider events in, client events out) and the received audio."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from realtime_gateway.audio import Samples, dbfs
+from realtime_gateway.client import IceTimeoutError, SdpRefusedError, Session
+from realtime_gateway.client_media import SAMPLE_RATE, FrameConverter, PacedAudioTrack
+
+if TYPE_CHECKING:
+    from realtime_gateway.client import GatewayClient
+
+EVENTS_CHANNEL = "oai-events"
+AUDIBLE_DBFS = -50.0  # a received frame louder than this counts as "first audio"
+_REDACTED = "[redacted]"
+
+
+class Call:
+    """A connected call. Read `events()`, `audio()`; `send_event(...)`; `close()` when done."""
+
+    def __init__(self, client: GatewayClient, input_samples: Samples | None = None) -> None:
+        self._client = client
+        self.session: Session | None = None
+        self.received_events: list[dict[str, Any]] = []
+        self.started_at = time.monotonic()
+        self.connected_after: float | None = None
+        self.first_audio_after: float | None = None
+        self.input_track = PacedAudioTrack(input_samples)
+        # No ICE servers: nothing but the provider's own candidates is ever contacted.
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._channel: Any = None
+        self._channel_open = asyncio.Event()
+        self._state_changed = asyncio.Event()
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._chunks: list[Samples] = []
+        self._secrets: list[str] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # -- setting up -----------------------------------------------------------------------------
+
+    async def start(self, model: str, voice: str, endpoint: str | None, ice_timeout: float) -> None:
+        pc = self._pc
+        pc.addTrack(self.input_track)
+        self._channel = pc.createDataChannel(EVENTS_CHANNEL)
+        self._channel.on("open", self._channel_open.set)
+        self._channel.on("message", self._on_message)
+        pc.on("track", self._on_track)
+        pc.on("connectionstatechange", self._state_changed.set)
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await self._negotiate(model, voice, endpoint, pc.localDescription.sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        await self._wait_connected(ice_timeout)
+        self.connected_after = time.monotonic() - self.started_at
+
+    async def _negotiate(self, model: str, voice: str, endpoint: str | None, offer: str) -> str:
+        # A fresh secret for every SDP post; a 401 there means it expired: mint once more.
+        for attempt in (1, 2):
+            session = await self._client.create_session(model, voice, endpoint)
+            self.session = session
+            self._secrets.append(session.client_secret.value)
+            try:
+                return await self._client.post_offer(session, offer)
+            except SdpRefusedError as error:
+                if error.status != 401 or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _wait_connected(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._pc.connectionState != "connected":
+            if self._pc.connectionState in ("failed", "closed"):
+                break
+            self._state_changed.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._state_changed.wait(), remaining)
+        else:
+            return
+        raise IceTimeoutError(
+            f"not connected within {timeout:g} s (ICE {self._pc.iceConnectionState}, "
+            f"connection {self._pc.connectionState})"
+        )
+
+    # -- incoming -------------------------------------------------------------------------------
+
+    def _on_message(self, message: str | bytes) -> None:
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+        for secret in self._secrets:
+            text = text.replace(secret, _REDACTED)
+        try:
+            event = json.loads(text)
+        except ValueError:
+            event = {"type": "client.unparsed", "text": text[:200]}
+        if not isinstance(event, dict):
+            event = {"type": "client.unparsed", "value": event}
+        self.received_events.append(event)
+        self._queue.put_nowait(event)
+
+    def _on_track(self, track: Any) -> None:
+        if track.kind == "audio":
+            task = asyncio.ensure_future(self._receive(track))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _receive(self, track: Any) -> None:
+        converter = FrameConverter()
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            samples = converter.convert(frame)
+            self._chunks.append(samples)
+            if self.first_audio_after is None and dbfs(samples) > AUDIBLE_DBFS:
+                self.first_audio_after = time.monotonic() - self.started_at
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Provider events as they arrive (one consumer), until the call closes."""
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                return
+            yield event
+
+    async def wait_for_event(self, event_type: str, timeout: float) -> dict[str, Any]:
+        """The first event of this type received (already or within `timeout`); TimeoutError."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            for event in self.received_events[seen:]:
+                if event.get("type") == event_type:
+                    return event
+            seen = len(self.received_events)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {event_type} within {timeout:g} s")
+            await asyncio.sleep(min(0.02, remaining))
+
+    def audio(self) -> Samples:
+        """Everything received so far, int16 mono 48 kHz."""
+        if not self._chunks:
+            return np.zeros(0, dtype=np.int16)
+        return np.concatenate(self._chunks)
+
+    @property
+    def seconds_received(self) -> float:
+        return sum(chunk.size for chunk in self._chunks) / SAMPLE_RATE
+
+    # -- outgoing and closing -------------------------------------------------------------------
+
+    async def send_event(self, event: dict[str, Any], timeout: float = 5.0) -> None:
+        """Send a client event (e.g. `{"type": "response.create"}`) once the channel is open."""
+        try:
+            await asyncio.wait_for(self._channel_open.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{EVENTS_CHANNEL} did not open within {timeout:g} s") from None
+        self._channel.send(json.dumps(event))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.input_track.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._pc.close(), 5.0)
+        self._queue.put_nowait(None)

@@ -1,0 +1,301 @@
+"""Async client for automations: mint a session at the gateway (`create_session`), then run the
+WebRTC call with the provider through aiortc (`connect`). One typed error per `error_code`:
+
+    GatewayClientError               status, error_code, message
+    ├── InvalidRequestError          400 invalid_request
+    ├── UnauthorizedError            401 unauthorized
+    ├── RateLimitedError             429 rate_limited        (+ retry_after)
+    ├── ProviderError                500 provider_error
+    ├── LimiterUnavailableError      503 limiter_unavailable
+    ├── UnexpectedResponseError      any other code, or an answer that is not the documented JSON
+    ├── GatewayUnreachableError      gateway_unreachable     (no HTTP answer at all)
+    ├── SdpRefusedError              sdp_refused             (provider refused the offer)
+    └── IceTimeoutError              ice_timeout             (not connected within the bound)
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from realtime_gateway.audio import Samples
+
+if TYPE_CHECKING:
+    from realtime_gateway.call import Call
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_ICE_TIMEOUT = 10.0
+
+
+class GatewayClientError(Exception):
+    error_code: str = "client_error"
+
+    def __init__(self, message: str, *, status: int | None = None, error_code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        if error_code is not None:
+            self.error_code = error_code
+
+    def __str__(self) -> str:
+        where = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"{self.error_code}{where}: {self.message}"
+
+
+class InvalidRequestError(GatewayClientError):
+    error_code = "invalid_request"
+
+
+class UnauthorizedError(GatewayClientError):
+    error_code = "unauthorized"
+
+
+class RateLimitedError(GatewayClientError):
+    error_code = "rate_limited"
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: int | None = None):
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class ProviderError(GatewayClientError):
+    error_code = "provider_error"
+
+
+class LimiterUnavailableError(GatewayClientError):
+    error_code = "limiter_unavailable"
+
+
+class UnexpectedResponseError(GatewayClientError):
+    error_code = "unexpected_response"
+
+
+class GatewayUnreachableError(GatewayClientError):
+    error_code = "gateway_unreachable"
+
+
+class SdpRefusedError(GatewayClientError):
+    error_code = "sdp_refused"
+
+
+class IceTimeoutError(GatewayClientError):
+    error_code = "ice_timeout"
+
+
+_ERRORS_BY_CODE: dict[str, type[GatewayClientError]] = {
+    cls.error_code: cls
+    for cls in (
+        InvalidRequestError,
+        UnauthorizedError,
+        ProviderError,
+        LimiterUnavailableError,
+    )
+}
+
+
+@dataclass(frozen=True)
+class ClientSecret:
+    value: str = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    model: str
+    voice: str
+    expires_at: datetime
+    client_secret: ClientSecret
+    webrtc_url: str
+
+
+def parse_time(value: object) -> datetime:
+    """ISO-8601 (with `Z`) or Unix seconds, as an aware UTC datetime."""
+    if isinstance(value, bool):
+        raise ValueError("not a time")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValueError("not a time")
+
+
+def parse_session(body: object) -> Session:
+    """The gateway's `{"session": {...}}` answer as a `Session`; ValueError when ill-formed."""
+    if not isinstance(body, dict) or not isinstance(body.get("session"), dict):
+        raise ValueError("no session object")
+    raw: dict[str, Any] = body["session"]
+    secret = raw.get("client_secret")
+    if not isinstance(secret, dict) or not isinstance(secret.get("value"), str):
+        raise ValueError("no client_secret")
+    strings = {name: raw.get(name) for name in ("id", "model", "voice", "webrtc_url")}
+    missing = [name for name, value in strings.items() if not isinstance(value, str) or not value]
+    if missing or not secret["value"]:
+        raise ValueError(f"missing {', '.join(missing) or 'client_secret.value'}")
+    return Session(
+        id=str(raw["id"]),
+        model=str(raw["model"]),
+        voice=str(raw["voice"]),
+        expires_at=parse_time(raw.get("expires_at")),
+        client_secret=ClientSecret(
+            value=secret["value"], expires_at=parse_time(secret.get("expires_at"))
+        ),
+        webrtc_url=str(raw["webrtc_url"]),
+    )
+
+
+def parse_retry_after(value: str | None) -> int | None:
+    """`Retry-After` as whole seconds: delta-seconds, or an HTTP date counted from now."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0, int(when.timestamp() - time.time() + 0.999))
+
+
+def error_from_response(response: httpx.Response) -> GatewayClientError:
+    """The typed error for a non-200 gateway answer."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("error_code"), str):
+        return UnexpectedResponseError(
+            f"gateway answered {status} without the documented error body", status=status
+        )
+    code: str = body["error_code"]
+    message = str(body.get("message", ""))
+    if code == RateLimitedError.error_code:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return RateLimitedError(message, status=status, retry_after=retry_after)
+    cls = _ERRORS_BY_CODE.get(code)
+    if cls is None:
+        return UnexpectedResponseError(message, status=status, error_code=code)
+    return cls(message, status=status)
+
+
+class GatewayClient:
+    """Talks to one gateway as one tenant. Pass `http` to share a pool (it is then not closed)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+    def __repr__(self) -> str:
+        return f"GatewayClient({self.base_url!r})"
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def create_session(self, model: str, voice: str, endpoint: str | None = None) -> Session:
+        """Mint a fresh session; raises the `GatewayClientError` subclass of the answer's code."""
+        body: dict[str, str] = {"model": model, "voice": voice}
+        if endpoint is not None:
+            body["endpoint"] = endpoint
+        try:
+            response = await self._http.post(
+                f"{self.base_url}/realtime_session",
+                json=body,
+                headers={"Authorization": f"Bearer {self._api_key}"},
+                timeout=self._timeout,
+                follow_redirects=False,
+            )
+        except httpx.TimeoutException:
+            raise GatewayUnreachableError(
+                f"gateway did not answer within {self._timeout:g} s"
+            ) from None
+        except httpx.HTTPError as error:
+            raise GatewayUnreachableError(
+                f"could not reach the gateway: {type(error).__name__}"
+            ) from None
+        if response.status_code != 200:
+            raise error_from_response(response)
+        try:
+            return parse_session(response.json())
+        except ValueError as error:
+            raise UnexpectedResponseError(
+                f"gateway answered 200 with a malformed session ({error})", status=200
+            ) from None
+
+    async def post_offer(self, session: Session, offer_sdp: str) -> str:
+        """POST the SDP offer to the provider with the session's secret; the answer SDP."""
+        try:
+            response = await self._http.post(
+                session.webrtc_url,
+                content=offer_sdp.encode(),
+                headers={
+                    "Authorization": f"Bearer {session.client_secret.value}",
+                    "Content-Type": "application/sdp",
+                },
+                timeout=self._timeout,
+                follow_redirects=False,
+            )
+        except httpx.HTTPError as error:
+            raise SdpRefusedError(
+                f"could not post the offer to the provider: {type(error).__name__}"
+            ) from None
+        if response.status_code not in (200, 201):
+            raise SdpRefusedError(
+                f"provider answered the offer with {response.status_code}",
+                status=response.status_code,
+            )
+        return response.text
+
+    @asynccontextmanager
+    async def connect(
+        self,
+        model: str,
+        voice: str,
+        *,
+        endpoint: str | None = None,
+        input_samples: Samples | None = None,
+        input_wav: str | Path | None = None,
+        ice_timeout: float = DEFAULT_ICE_TIMEOUT,
+    ) -> AsyncIterator[Call]:
+        """The whole flow: mint, offer, answer, ICE connected; yields the live `Call`, closes it.
+
+        Outgoing audio is `input_samples` (int16 mono 48 kHz) or `input_wav`, then silence.
+        """
+        from realtime_gateway.call import Call
+        from realtime_gateway.client_media import load_input
+
+        if input_samples is None and input_wav is not None:
+            input_samples = load_input(input_wav)
+        call = Call(self, input_samples)
+        try:
+            await call.start(model, voice, endpoint, ice_timeout)
+            yield call
+        finally:
+            await call.close()
