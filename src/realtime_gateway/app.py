@@ -1,0 +1,151 @@
+"""The gateway's ASGI app: routes, the one error handler, the UI, and the lifespan that owns
+the pooled HTTP client and the limiter."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from realtime_gateway import __version__
+from realtime_gateway.auth import Authenticator
+from realtime_gateway.errors import ERROR_CODES, GatewayError, InvalidRequest
+from realtime_gateway.metrics import GatewayMetrics
+from realtime_gateway.ratelimit import Limiter, build_limiter
+from realtime_gateway.runtime import Runtime, RuntimeDep, build_http_client, build_rules
+from realtime_gateway.sessions import router as sessions_router
+from realtime_gateway.settings import Settings
+
+WEB_DIR = Path(__file__).parent / "web"
+log = logging.getLogger("realtime_gateway.app")
+
+STATUS_CODES = {cls.status_code: code for code, cls in ERROR_CODES.items()}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error_code": code, "message": message}, status, headers=headers)
+
+
+async def on_gateway_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, GatewayError)
+    return error_response(error.status_code, error.error_code, error.message, error.headers)
+
+
+async def on_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    code = STATUS_CODES.get(error.status_code, "http_error")
+    messages = {404: "no such route", 405: f"method {request.method} is not allowed here"}
+    message = messages.get(error.status_code, str(error.detail))
+    return error_response(error.status_code, code, message, dict(error.headers or {}))
+
+
+async def on_validation_error(request: Request, error: Exception) -> Response:
+    return await on_gateway_error(request, InvalidRequest("the request is not valid"))
+
+
+async def on_unexpected_error(request: Request, error: Exception) -> Response:
+    log.error("unexpected error", extra={"error": type(error).__name__, "path": request.url.path})
+    return error_response(500, "internal_error", "the gateway failed unexpectedly")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    limiter: Limiter | None = None,
+) -> FastAPI:
+    """The gateway. `http_client` and `limiter` are seams for tests and benchmarks."""
+    authenticator = Authenticator(settings)
+    rules = build_rules(settings)
+    metrics = GatewayMetrics(settings, authenticator.key_tenants)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(
+            settings=settings,
+            authenticator=authenticator,
+            rules=rules,
+            metrics=metrics,
+            limiter=limiter or build_limiter(settings),
+            http=http_client or build_http_client(),
+        )
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            if limiter is None:
+                await runtime.limiter.aclose()
+            if http_client is None:
+                await runtime.http.aclose()
+
+    app = FastAPI(
+        title="Realtime Gateway",
+        version=__version__,
+        description="Mints short-lived realtime voice sessions; never hands out the provider key.",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(GatewayError, on_gateway_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected_error)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["POST", "GET"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"],
+        )
+    app.include_router(sessions_router)
+    add_operational_routes(app)
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+    return app
+
+
+def add_operational_routes(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    async def operator_ui() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/healthz", summary="Liveness: the process serves")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        summary="Readiness: provider key set and Redis (when configured) answering",
+        responses={503: {"description": "not_ready: names what is missing"}},
+    )
+    async def readyz(runtime: RuntimeDep) -> Response:
+        problems: list[str] = []
+        if runtime.settings.openai_api_key is None:
+            problems.append("no provider key (OPENAI_API_KEY)")
+        limiter_problem = await runtime.limiter.check_ready()
+        if limiter_problem:
+            problems.append(
+                f"{limiter_problem}; limiter degraded "
+                f"(failure mode {runtime.settings.limiter_failure_mode})"
+            )
+        if problems:
+            return error_response(503, "not_ready", "; ".join(problems))
+        body: dict[str, Any] = {
+            "status": "ready",
+            "limiter": "redis" if runtime.settings.redis_url else "memory",
+        }
+        return JSONResponse(body)
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics(runtime: RuntimeDep) -> Response:
+        return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")

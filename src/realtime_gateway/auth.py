@@ -1,0 +1,133 @@
+"""Tenant authentication: static API keys (plain or sha256) and signed JWTs.
+
+Keys are compared as SHA-256 digests against every configured key with `hmac.compare_digest`,
+with no early exit, so an unknown key costs the same time as a known one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+
+from realtime_gateway.errors import Unauthorized
+from realtime_gateway.settings import Settings
+
+HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
+TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MAX_CREDENTIAL_LENGTH = 8192
+
+
+@dataclass(frozen=True)
+class Tenant:
+    name: str
+    via: Literal["key", "jwt"]
+
+
+@dataclass(frozen=True)
+class _KeyEntry:
+    tenant: str
+    digest: bytes
+
+
+def parse_key_entry(entry: str) -> _KeyEntry:
+    """`tenant:key` or `tenant:sha256:<hex>` -> the tenant and the key's SHA-256 digest."""
+    tenant, sep, rest = entry.partition(":")
+    if not sep or not TENANT_NAME.fullmatch(tenant) or not rest:
+        raise ValueError("a tenant key entry must look like tenant:key or tenant:sha256:<hex>")
+    scheme, sep, hexdigest = rest.partition(":")
+    if sep and scheme == "sha256":
+        if not HEX_DIGEST.fullmatch(hexdigest):
+            raise ValueError(f"tenant {tenant}: sha256 entry must carry 64 hex digits")
+        return _KeyEntry(tenant, bytes.fromhex(hexdigest))
+    return _KeyEntry(tenant, hashlib.sha256(rest.encode()).digest())
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized("missing Authorization: Bearer credential")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise Unauthorized("malformed Authorization header: expected 'Bearer <credential>'")
+    if len(token) > MAX_CREDENTIAL_LENGTH:
+        raise Unauthorized("credential too long")
+    return token
+
+
+class Authenticator:
+    """Turns a bearer credential into a `Tenant`, or raises `Unauthorized`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._keys = [parse_key_entry(s.get_secret_value()) for s in settings.api_keys]
+        self._jwt_keys: list[tuple[str | bytes, list[str]]] = []
+        if settings.jwt_secret is not None:
+            self._jwt_keys.append((settings.jwt_secret.get_secret_value(), ["HS256"]))
+        if settings.jwt_public_key:
+            self._jwt_keys.append((settings.jwt_public_key, ["RS256", "ES256"]))
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._tenant_claim = settings.jwt_tenant_claim
+
+    @property
+    def key_tenants(self) -> set[str]:
+        return {entry.tenant for entry in self._keys}
+
+    def authenticate(self, authorization: str | None) -> Tenant:
+        token = bearer_token(authorization)
+        if self._jwt_keys and token.count(".") == 2:
+            return self._authenticate_jwt(token)
+        return self._authenticate_key(token)
+
+    def _authenticate_key(self, token: str) -> Tenant:
+        presented = hashlib.sha256(token.encode()).digest()
+        match: str | None = None
+        for entry in self._keys:  # no early exit: the time does not depend on which key matched
+            if hmac.compare_digest(presented, entry.digest) and match is None:
+                match = entry.tenant
+        if match is None:
+            raise Unauthorized("unknown or revoked credential")
+        return Tenant(match, "key")
+
+    def _authenticate_jwt(self, token: str) -> Tenant:
+        last_error: jwt.PyJWTError | None = None
+        for key, algorithms in self._jwt_keys:
+            try:
+                claims = jwt.decode(
+                    token,
+                    key,
+                    algorithms=algorithms,
+                    issuer=self._issuer,
+                    audience=self._audience,
+                    options={
+                        "require": ["exp"],
+                        "verify_aud": self._audience is not None,
+                        "verify_iss": self._issuer is not None,
+                    },
+                )
+            except jwt.ExpiredSignatureError as error:
+                raise Unauthorized("expired credential") from error
+            except jwt.PyJWTError as error:
+                last_error = error
+                continue
+            tenant = claims.get(self._tenant_claim)
+            if not isinstance(tenant, str) or not TENANT_NAME.fullmatch(tenant):
+                raise Unauthorized(f"token has no valid '{self._tenant_claim}' claim")
+            return Tenant(tenant, "jwt")
+        raise Unauthorized(_jwt_reason(last_error))
+
+
+def _jwt_reason(error: jwt.PyJWTError | None) -> str:
+    if isinstance(error, jwt.InvalidAudienceError):
+        return "token audience is not accepted"
+    if isinstance(error, jwt.InvalidIssuerError):
+        return "token issuer is not accepted"
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"token lacks the required '{error.claim}' claim"
+    if isinstance(error, jwt.InvalidAlgorithmError):
+        return "token algorithm is not accepted"
+    return "invalid token"

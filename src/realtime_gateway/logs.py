@@ -1,0 +1,61 @@
+"""JSON log lines: one per session request (the audit line) and the operational logs.
+
+Fields come from `extra=`; secrets never reach here because nothing passes them in, and the
+formatter drops any field whose name says it is one, as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any, TextIO
+
+from realtime_gateway.settings import Settings
+
+RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+SECRET_FIELDS = {"api_key", "authorization", "client_secret", "secret", "token", "password"}
+AUDIT_LOGGER = "realtime_gateway.audit"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in RESERVED and key.lower() not in SECRET_FIELDS:
+                line[key] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exception"] = record.exc_info[0].__name__
+        return json.dumps(line, default=str)
+
+
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
+    """Operational logs as JSON on stderr; audit lines on stdout or `settings.audit_log`."""
+    formatter = JsonFormatter()
+    package = logging.getLogger("realtime_gateway")
+    package.setLevel(logging.INFO)
+    package.propagate = False
+    for handler in list(package.handlers):
+        package.removeHandler(handler)
+    operational = logging.StreamHandler(stream or sys.stderr)
+    operational.setFormatter(formatter)
+    package.addHandler(operational)
+
+    audit = logging.getLogger(AUDIT_LOGGER)
+    audit.propagate = False
+    for handler in list(audit.handlers):
+        audit.removeHandler(handler)
+    audit_handler: logging.Handler
+    if settings.audit_log and settings.audit_log != "-":
+        audit_handler = logging.FileHandler(settings.audit_log, encoding="utf-8")
+    else:
+        audit_handler = logging.StreamHandler(sys.stdout)
+    audit_handler.setFormatter(formatter)
+    audit.addHandler(audit_handler)

@@ -1,0 +1,165 @@
+"""What every provider adapter shares: the minted session, and the one guarded upstream call.
+
+`post_json` is the only place the provider key leaves the process: redirects are never
+followed, the timeout is enforced, and every failure becomes a `ProviderError` whose message
+is ours. The provider's raw body goes to the log, redacted, never to the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any, Protocol
+
+import httpx
+
+from realtime_gateway.errors import ProviderError
+
+log = logging.getLogger("realtime_gateway.provider")
+
+SECRET_LIKE = re.compile(r"\b(sk|ek|rk|sess)[-_][A-Za-z0-9_\-]{6,}|\b[A-Za-z0-9_\-]{32,}\b")
+MAX_LOGGED_BODY = 500
+
+
+@dataclass(frozen=True)
+class MintedSession:
+    id: str
+    model: str
+    voice: str
+    expires_at: datetime
+    client_secret: str = field(repr=False)
+    client_secret_expires_at: datetime
+    webrtc_url: str
+
+    def to_response(self) -> dict[str, Any]:
+        return {
+            "session": {
+                "id": self.id,
+                "model": self.model,
+                "voice": self.voice,
+                "expires_at": iso_utc(self.expires_at),
+                "client_secret": {
+                    "value": self.client_secret,
+                    "expires_at": iso_utc(self.client_secret_expires_at),
+                },
+                "webrtc_url": self.webrtc_url,
+            }
+        }
+
+
+@dataclass(frozen=True)
+class MintRequest:
+    endpoint: str
+    model: str
+    voice: str
+    api_key: str = field(repr=False)
+    secret_ttl: int
+    timeout: float
+
+
+class ProviderAdapter(Protocol):
+    wire: str
+
+    async def mint(self, http: httpx.AsyncClient, request: MintRequest) -> MintedSession: ...
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_unix(value: object, what: str, provider: str) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise malformed(provider, f"{what} is not a timestamp")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as error:
+        raise malformed(provider, f"{what} is out of range") from error
+
+
+def malformed(provider: str, detail: str) -> ProviderError:
+    log.warning("malformed provider answer", extra={"provider": provider, "detail": detail})
+    return ProviderError(f"{provider} answered a malformed session ({detail})")
+
+
+def redact(text: str) -> str:
+    """Provider bodies can echo key fragments: keep the shape, drop anything secret-like."""
+    return SECRET_LIKE.sub("[redacted]", text[:MAX_LOGGED_BODY])
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown Status"
+
+
+async def post_json(
+    http: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    timeout: float,
+    provider: str,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        response = await http.post(
+            url, headers=headers, json=body, timeout=timeout, follow_redirects=False
+        )
+    except httpx.TimeoutException as error:
+        raise ProviderError(f"{provider} did not answer within {timeout:g} s") from error
+    except httpx.HTTPError as error:
+        log.warning(
+            "provider unreachable", extra={"provider": provider, "error": type(error).__name__}
+        )
+        raise ProviderError(f"{provider} could not be reached") from error
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if not 200 <= response.status_code < 300:
+        log.warning(
+            "provider refused",
+            extra={
+                "provider": provider,
+                "status": response.status_code,
+                "body": redact(response.text),
+                "provider_ms": round(elapsed_ms, 1),
+            },
+        )
+        message = (
+            f"{provider} returned {response.status_code} {reason_phrase(response.status_code)}"
+        )
+        if response.status_code == 429:
+            message += " (the provider's own rate limit, not this gateway's)"
+        elif 300 <= response.status_code < 400:
+            message += " (redirects are not followed)"
+        raise ProviderError(message)
+    try:
+        answer = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        log.warning(
+            "provider answered non-JSON",
+            extra={"provider": provider, "body": redact(response.text)},
+        )
+        raise ProviderError(f"{provider} answered a malformed session (not JSON)") from error
+    if not isinstance(answer, dict):
+        raise malformed(provider, "not a JSON object")
+    return answer
+
+
+def require_str(container: dict[str, Any], key: str, provider: str, where: str = "") -> str:
+    value = container.get(key)
+    if not isinstance(value, str) or not value:
+        raise malformed(provider, f"no {where}{key}")
+    return value
+
+
+def require_dict(container: dict[str, Any], key: str, provider: str) -> dict[str, Any]:
+    value = container.get(key)
+    if not isinstance(value, dict):
+        raise malformed(provider, f"no {key} object")
+    return value

@@ -1,0 +1,70 @@
+"""Everything a request needs, built once per app from the settings, and the `Annotated`
+dependencies that hand it to routes (tests override them through FastAPI, never monkeypatch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+
+from realtime_gateway.allowlist import AllowList, normalise_url
+from realtime_gateway.auth import Authenticator, Tenant
+from realtime_gateway.metrics import GatewayMetrics
+from realtime_gateway.providers import UnknownWire, select_adapter
+from realtime_gateway.ratelimit import Limiter
+from realtime_gateway.requests import RequestRules
+from realtime_gateway.settings import ConfigError, Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    authenticator: Authenticator
+    rules: RequestRules
+    metrics: GatewayMetrics
+    limiter: Limiter
+    http: httpx.AsyncClient
+
+
+def build_rules(settings: Settings) -> RequestRules:
+    """The request rules; refuses endpoints no adapter can speak to, at start-up."""
+    entries = [*settings.allowed_endpoints, settings.provider_endpoint]
+    for entry in entries:
+        try:
+            select_adapter(normalise_url(entry))
+        except (UnknownWire, ValueError) as error:
+            raise ConfigError(f"endpoint {entry!r}: {error}") from error
+    return RequestRules(
+        allow_list=AllowList(entries),
+        default_endpoint=normalise_url(settings.provider_endpoint),
+        allowed_models=frozenset(settings.allowed_models),
+        allowed_voices=frozenset(settings.allowed_voices),
+    )
+
+
+def build_http_client() -> httpx.AsyncClient:
+    """One pooled client for the process; redirects are never followed (the key stays put)."""
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        trust_env=False,
+    )
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def authenticated_tenant(request: Request, runtime: RuntimeDep) -> Tenant:
+    tenant = runtime.authenticator.authenticate(request.headers.get("authorization"))
+    request.state.tenant = tenant.name
+    return tenant
+
+
+TenantDep = Annotated[Tenant, Depends(authenticated_tenant)]

@@ -1,0 +1,33 @@
+"""Runs the gateway under uvicorn with the settings' address and safe server limits."""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+
+from realtime_gateway.app import create_app
+from realtime_gateway.logs import configure_logging
+from realtime_gateway.settings import Settings
+
+
+def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        ws="none",
+        timeout_keep_alive=15,
+        h11_max_incomplete_event_size=16 * 1024,
+        lifespan="on",
+    )
+
+
+def run_gateway(settings: Settings) -> None:
+    configure_logging(settings)
+    app = create_app(settings)
+    print(f"realtime-gateway serving on http://{settings.host}:{settings.port}/", flush=True)
+    uvicorn.Server(uvicorn_config(settings, app)).run()

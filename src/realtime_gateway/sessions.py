@@ -1,0 +1,146 @@
+"""`POST /realtime_session`: authenticate, validate, rate-limit, mint. In that order."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from realtime_gateway.errors import (
+    GatewayError,
+    LimiterUnavailable,
+    PayloadTooLarge,
+    ProviderError,
+    RateLimited,
+)
+from realtime_gateway.logs import AUDIT_LOGGER
+from realtime_gateway.providers import MintedSession, MintRequest, select_adapter
+from realtime_gateway.ratelimit import Decision
+from realtime_gateway.requests import SessionRequest, SessionRequestSchema, parse_session_request
+from realtime_gateway.runtime import Runtime, RuntimeDep, TenantDep
+
+router = APIRouter()
+audit = logging.getLogger(AUDIT_LOGGER)
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "invalid_request: the body is not a valid session request"},
+    401: {"description": "unauthorized: missing, unknown, revoked or expired credential"},
+    413: {"description": "payload_too_large: the body is over the limit"},
+    429: {"description": "rate_limited: the tenant's session-creation rate is spent"},
+    500: {"description": "provider_error: the provider refused, failed or did not answer"},
+    503: {"description": "limiter_unavailable: Redis down with failure mode deny"},
+}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/realtime_session",
+    summary="Mint a short-lived realtime session for the calling tenant",
+    responses=ERROR_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SessionRequestSchema.model_json_schema()}},
+        }
+    },
+)
+async def create_session(request: Request, tenant: TenantDep, runtime: RuntimeDep) -> JSONResponse:
+    started = time.perf_counter()
+    session_request: SessionRequest | None = None
+    outcome = "created"
+    session_id: str | None = None
+    try:
+        raw = await read_body(request, runtime.settings.max_body_bytes)
+        session_request = parse_session_request(raw, runtime.rules)
+        decision = await runtime.limiter.hit(tenant.name)
+        record_decision(runtime, decision)
+        if not decision.allowed:
+            raise RateLimited(
+                f"tenant '{tenant.name}' may create {decision.limit} sessions per "
+                f"{decision.window} s; try again in {decision.retry_after} s",
+                headers=decision.headers(),
+            )
+        session = await mint(runtime, session_request)
+        session_id = session.id
+        return JSONResponse(
+            session.to_response(),
+            headers={"Cache-Control": "no-store", **decision.headers()},
+        )
+    except GatewayError as error:
+        outcome = error.error_code
+        if isinstance(error, LimiterUnavailable):
+            runtime.metrics.limiter_failures.labels("deny").inc()
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        runtime.metrics.request_seconds.labels(outcome).observe(elapsed)
+        model = session_request.model if session_request else None
+        runtime.metrics.sessions.labels(
+            runtime.metrics.tenant_label(tenant.name), runtime.metrics.model_label(model), outcome
+        ).inc()
+        audit.info(
+            "session request",
+            extra={
+                "tenant": tenant.name,
+                "model": model,
+                "voice": session_request.voice if session_request else None,
+                "endpoint_host": _host(session_request.endpoint) if session_request else None,
+                "session_id": session_id,
+                "outcome": outcome,
+                "latency_ms": round(elapsed * 1000, 2),
+            },
+        )
+
+
+def record_decision(runtime: Runtime, decision: Decision) -> None:
+    runtime.metrics.limiter_decisions.labels(
+        decision.backend, "allowed" if decision.allowed else "denied"
+    ).inc()
+    if decision.backend in ("local", "allow"):
+        runtime.metrics.limiter_failures.labels(decision.backend).inc()
+
+
+async def mint(runtime: Runtime, session_request: SessionRequest) -> MintedSession:
+    settings = runtime.settings
+    adapter, target = select_adapter(session_request.endpoint)
+    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        return await adapter.mint(
+            runtime.http,
+            MintRequest(
+                endpoint=target,
+                model=session_request.model,
+                voice=session_request.voice,
+                api_key=api_key,
+                secret_ttl=settings.secret_ttl,
+                timeout=settings.provider_timeout,
+            ),
+        )
+    except ProviderError:
+        outcome = "error"
+        raise
+    finally:
+        runtime.metrics.provider_seconds.labels(outcome).observe(time.perf_counter() - started)
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc
