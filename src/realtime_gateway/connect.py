@@ -1,0 +1,133 @@
+"""`realtime-gateway connect`: the machine flow headless. Provider events as JSON lines on stdout,
+a one-line summary on stderr, the received audio as a 16-bit mono WAV file.
+
+Exit status: 0 success, 1 other failure (unexpected answer, unreadable input, ...),
+2 invalid_request, 3 unauthorized, 4 rate_limited, 5 provider_error, 6 limiter_unavailable,
+7 sdp_refused, 8 ice_timeout, 9 gateway_unreachable. (argparse's own usage errors are also 2.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+
+import numpy as np
+
+from realtime_gateway import ice
+from realtime_gateway.audio import Samples, dbfs, write_wav
+from realtime_gateway.call import Call
+from realtime_gateway.client import (
+    GatewayClient,
+    GatewayClientError,
+    GatewayUnreachableError,
+    IceTimeoutError,
+    InvalidRequestError,
+    LimiterUnavailableError,
+    ProviderError,
+    RateLimitedError,
+    SdpRefusedError,
+    UnauthorizedError,
+)
+from realtime_gateway.client_media import SAMPLE_RATE, load_input
+
+EXIT_OK = 0
+EXIT_OTHER = 1
+EXIT_CODES: dict[type[GatewayClientError], int] = {
+    InvalidRequestError: 2,
+    UnauthorizedError: 3,
+    RateLimitedError: 4,
+    ProviderError: 5,
+    LimiterUnavailableError: 6,
+    SdpRefusedError: 7,
+    IceTimeoutError: 8,
+    GatewayUnreachableError: 9,
+}
+_PROG = "realtime-gateway connect"
+
+
+def exit_code_for(error: GatewayClientError) -> int:
+    return EXIT_CODES.get(type(error), EXIT_OTHER)
+
+
+def _fail(error_code: str, message: str) -> None:
+    print(f"{_PROG}: {error_code}: {message}", file=sys.stderr, flush=True)
+
+
+async def _print_events(call: Call) -> None:
+    async for event in call.events():
+        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+
+def _summary(call: Call, recorded: Samples) -> str:
+    def seconds(value: float | None) -> str:
+        return "never" if value is None else f"{value:.2f} s"
+
+    return (
+        f"connected in {seconds(call.connected_after)}, "
+        f"first audio after {seconds(call.first_audio_after)}, "
+        f"recorded {recorded.size / SAMPLE_RATE:.2f} s, "
+        f"output level {dbfs(recorded):.1f} dBFS"
+    )
+
+
+async def _run(args: argparse.Namespace, input_samples: Samples | None) -> Samples:
+    async with (
+        GatewayClient(args.gateway, args.api_key) as client,
+        client.connect(
+            args.model, args.voice, endpoint=args.endpoint, input_samples=input_samples
+        ) as call,
+    ):
+        printer = asyncio.ensure_future(_print_events(call))
+        try:
+            await asyncio.sleep(args.seconds)
+            recorded = call.audio()[: int(round(args.seconds * SAMPLE_RATE))]
+        finally:
+            await call.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(printer, 2.0)
+        print(_summary(call, recorded), file=sys.stderr, flush=True)
+        return recorded
+
+
+def run_connect(args: argparse.Namespace) -> int:
+    """Run the flow once; the exit status says how it went (see the module docstring)."""
+    if args.seconds <= 0:
+        _fail("invalid_arguments", "--seconds must be positive")
+        return EXIT_OTHER
+    if args.loopback_ice:
+        ice.use_loopback_only()
+    input_samples: Samples | None = None
+    if args.input is not None:
+        try:
+            input_samples = load_input(args.input)
+        except (OSError, ValueError, EOFError) as error:
+            _fail("input_error", f"cannot read {args.input}: {type(error).__name__}")
+            return EXIT_OTHER
+    try:
+        recorded = asyncio.run(_run(args, input_samples))
+    except GatewayClientError as error:
+        extra = ""
+        if isinstance(error, RateLimitedError) and error.retry_after is not None:
+            extra = f" (retry after {error.retry_after} s)"
+        _fail(error.error_code, f"{_status(error)}{error.message}{extra}")
+        return exit_code_for(error)
+    except KeyboardInterrupt:
+        _fail("interrupted", "stopped before the end")
+        return 130
+    except Exception as error:  # a one-line reason, never a stack trace
+        _fail("internal_error", type(error).__name__)
+        return EXIT_OTHER
+    try:
+        write_wav(args.out, SAMPLE_RATE, np.asarray(recorded, dtype=np.int16))
+    except OSError as error:
+        _fail("output_error", f"cannot write {args.out}: {error.strerror or type(error).__name__}")
+        return EXIT_OTHER
+    return EXIT_OK
+
+
+def _status(error: GatewayClientError) -> str:
+    return f"HTTP {error.status}: " if error.status is not None else ""
