@@ -6,6 +6,7 @@ import asyncio
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from realtime_gateway.ratelimit import SWEEP_EVERY, MemoryLimiter, Rates, build_limiter
 from realtime_gateway.ratelimit_redis import RedisLimiter
@@ -178,7 +179,7 @@ async def test_build_limiter_picks_the_backend() -> None:
     assert isinstance(memory, MemoryLimiter)
     assert (await memory.hit("acme")).backend == "memory"
     # Building the Redis limiter does not connect; nothing listens on port 1.
-    shared = build_limiter(Settings(redis_url="redis://127.0.0.1:1/0"))
+    shared = build_limiter(Settings(redis_url=SecretStr("redis://127.0.0.1:1/0")))
     assert isinstance(shared, RedisLimiter)
     await shared.aclose()
 
