@@ -26,6 +26,8 @@ def parse_offer(content_type: str, body: bytes) -> Offer:
         offer = Offer(sdp=body.decode("utf-8", errors="replace"))
     if not offer.sdp.lstrip().startswith("v=0"):
         raise OfferError("The request body is not an SDP offer.")
+    if "\nm=" not in offer.sdp:
+        raise OfferError("The SDP offer has no media or data channel section.")
     return offer
 
 
