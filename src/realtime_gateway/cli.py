@@ -68,7 +68,7 @@ def _keys_new(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="realtime-gateway",
-        description="Mint short-lived realtime voice sessions without handing out the provider key.",
+        description="Mint short-lived realtime voice sessions; the provider key stays here.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -1,0 +1,179 @@
+"""Tenant authentication: static keys (plain and sha256) and JWTs (HS256, RS256, ES256)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from realtime_gateway.auth import Authenticator, parse_key_entry
+from realtime_gateway.errors import Unauthorized
+from realtime_gateway.keys import new_key, sha256_hex
+from realtime_gateway.settings import load_settings
+
+HS_SECRET = "a-very-long-hs256-secret-for-tests-0123456789"
+
+
+def authenticator(**overrides: Any) -> Authenticator:
+    values: dict[str, Any] = {"api_keys": ["acme:plain-key-1"]}
+    values.update(overrides)
+    return Authenticator(load_settings(**values))
+
+
+def bearer(token: str) -> str:
+    return f"Bearer {token}"
+
+
+def hs_token(claims: dict[str, Any], **kwargs: Any) -> str:
+    base = {"tenant": "acme", "exp": int(time.time()) + 60}
+    base.update(claims)
+    return jwt.encode(base, HS_SECRET, algorithm="HS256", **kwargs)
+
+
+def test_plain_key_names_its_tenant() -> None:
+    tenant = authenticator().authenticate(bearer("plain-key-1"))
+    assert (tenant.name, tenant.via) == ("acme", "key")
+
+
+def test_hashed_key_from_keys_new_authenticates() -> None:
+    key = new_key()
+    auth = authenticator(api_keys=[f"globex:sha256:{sha256_hex(key)}"])
+    assert auth.authenticate(bearer(key)).name == "globex"
+    assert sha256_hex(key) == hashlib.sha256(key.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (None, "missing"),
+        ("", "missing"),
+        ("Basic abc", "malformed"),
+        ("Bearer", "malformed"),
+        ("Bearer a b", "malformed"),
+        ("Bearer not-a-key", "unknown"),
+    ],
+)
+def test_bad_credentials_are_unauthorized(header: str | None, message: str) -> None:
+    with pytest.raises(Unauthorized, match=message) as raised:
+        authenticator().authenticate(header)
+    assert raised.value.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_revoked_key_no_longer_authenticates() -> None:
+    before = authenticator(api_keys=["acme:old", "acme:new"])
+    after = authenticator(api_keys=["acme:new"])
+    assert before.authenticate(bearer("old")).name == "acme"
+    with pytest.raises(Unauthorized):
+        after.authenticate(bearer("old"))
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["nocolon", ":key", "acme:", "acme:sha256:xyz", "bad tenant:key", "acme:sha256:" + "a" * 63],
+)
+def test_malformed_key_entries_are_refused(entry: str) -> None:
+    with pytest.raises(ValueError):
+        parse_key_entry(entry)
+
+
+def test_hs256_jwt_names_tenant_from_claim() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET)
+    tenant = auth.authenticate(bearer(hs_token({})))
+    assert (tenant.name, tenant.via) == ("acme", "jwt")
+
+
+def test_custom_tenant_claim() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET, jwt_tenant_claim="org")
+    assert auth.authenticate(bearer(hs_token({"org": "initech"}))).name == "initech"
+
+
+def test_expired_jwt_is_refused() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET)
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.authenticate(bearer(hs_token({"exp": int(time.time()) - 5})))
+
+
+def test_jwt_without_exp_is_refused() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET)
+    token = jwt.encode({"tenant": "acme"}, HS_SECRET, algorithm="HS256")
+    with pytest.raises(Unauthorized, match="exp"):
+        auth.authenticate(bearer(token))
+
+
+def test_alg_none_jwt_is_refused() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET)
+    token = jwt.encode({"tenant": "acme", "exp": int(time.time()) + 60}, None, algorithm="none")
+    with pytest.raises(Unauthorized):
+        auth.authenticate(bearer(token))
+
+
+def test_jwt_signed_with_another_secret_is_refused() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET)
+    token = jwt.encode({"tenant": "acme", "exp": int(time.time()) + 60}, "x" * 40, "HS256")
+    with pytest.raises(Unauthorized, match="invalid token"):
+        auth.authenticate(bearer(token))
+
+
+def test_audience_and_issuer_are_enforced_when_set() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET, jwt_audience="gateway", jwt_issuer="idp")
+    good = hs_token({"aud": "gateway", "iss": "idp"})
+    assert auth.authenticate(bearer(good)).name == "acme"
+    with pytest.raises(Unauthorized, match="audience"):
+        auth.authenticate(bearer(hs_token({"aud": "someone-else", "iss": "idp"})))
+    with pytest.raises(Unauthorized, match="issuer"):
+        auth.authenticate(bearer(hs_token({"aud": "gateway", "iss": "rogue"})))
+
+
+def test_jwt_without_tenant_claim_is_refused() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET)
+    token = jwt.encode({"exp": int(time.time()) + 60}, HS_SECRET, "HS256")
+    with pytest.raises(Unauthorized, match="tenant"):
+        auth.authenticate(bearer(token))
+
+
+def _pem(private_key: Any) -> tuple[bytes, str]:
+    private = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public.decode()
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "make_key"),
+    [
+        ("RS256", lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        ("ES256", lambda: ec.generate_private_key(ec.SECP256R1())),
+    ],
+)
+def test_public_key_jwts(algorithm: str, make_key: Any) -> None:
+    private, public = _pem(make_key())
+    auth = authenticator(jwt_public_key=public)
+    token = jwt.encode({"tenant": "acme", "exp": int(time.time()) + 60}, private, algorithm)
+    assert auth.authenticate(bearer(token)).name == "acme"
+
+
+def test_hs256_token_signed_with_the_public_key_is_refused() -> None:
+    # The classic algorithm-confusion attack: HS256 keyed with the published RSA public key.
+    private, public = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    auth = authenticator(jwt_public_key=public)
+    header = {"alg": "HS256", "typ": "JWT"}
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    payload = {"tenant": "acme", "exp": int(time.time()) + 60}
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
+    signature = hmac.new(public.encode(), signing_input.encode(), hashlib.sha256).digest()
+    with pytest.raises(Unauthorized):
+        auth.authenticate(bearer(f"{signing_input}.{b64(signature)}"))

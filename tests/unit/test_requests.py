@@ -1,0 +1,69 @@
+"""The session request body: every refusal is a 400 that names the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from realtime_gateway.allowlist import AllowList
+from realtime_gateway.errors import InvalidRequest
+from realtime_gateway.requests import RequestRules, parse_session_request
+
+GA = "https://api.openai.com/v1/realtime/client_secrets"
+LOCAL = "http://127.0.0.1:8090/v1/realtime/sessions"
+
+
+def rules(models: tuple[str, ...] = (), voices: tuple[str, ...] = ()) -> RequestRules:
+    return RequestRules(AllowList([GA, LOCAL]), GA, frozenset(models), frozenset(voices))
+
+
+def parse(body: object, **kwargs: tuple[str, ...]) -> object:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return parse_session_request(raw, rules(**kwargs))
+
+
+def test_minimal_body_uses_the_default_endpoint() -> None:
+    request = parse({"model": "gpt-realtime", "voice": "verse"})
+    assert request == type(request)("gpt-realtime", "verse", GA)  # type: ignore[call-arg]
+
+
+def test_allowed_endpoint_override_is_normalised() -> None:
+    request = parse(
+        {"model": "m", "voice": "v", "endpoint": "HTTP://127.0.0.1:8090/v1/realtime/sessions"}
+    )
+    assert request.endpoint == LOCAL  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"", "not valid JSON"),
+        ([1, 2], "JSON object"),
+        ("text", "JSON object"),
+        ({"voice": "verse"}, "model is required"),
+        ({"model": "gpt-realtime"}, "voice is required"),
+        ({"model": "", "voice": "verse"}, "model must be"),
+        ({"model": "gpt realtime", "voice": "verse"}, "model must be"),
+        ({"model": "gpt-realtime\n", "voice": "verse"}, "model must be"),
+        ({"model": "m" * 65, "voice": "verse"}, "model must be"),
+        ({"model": 7, "voice": "verse"}, "model must be"),
+        ({"model": "m", "voice": "v" * 33}, "voice must be"),
+        ({"model": "m", "voice": "v", "temperature": 1}, "unknown field 'temperature'"),
+        ({"model": "m", "voice": "v", "endpoint": 5}, "endpoint must be"),
+        ({"model": "m", "voice": "v", "endpoint": "not a url"}, "endpoint"),
+        ({"model": "m", "voice": "v", "endpoint": "https://evil.example/x"}, "not in"),
+    ],
+)
+def test_bad_bodies_are_invalid_requests(body: object, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        parse(body)
+
+
+def test_allowed_models_and_voices_when_set() -> None:
+    assert parse({"model": "a", "voice": "x"}, models=("a",), voices=("x",))
+    with pytest.raises(InvalidRequest, match="model 'b' is not allowed"):
+        parse({"model": "b", "voice": "x"}, models=("a",))
+    with pytest.raises(InvalidRequest, match="voice 'y' is not allowed"):
+        parse({"model": "a", "voice": "y"}, voices=("x",))
