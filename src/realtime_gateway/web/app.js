@@ -1,6 +1,7 @@
 // The operator console: wires the settings form, the call button and the read-outs together.
 
-import { Call, CallError } from "./call.js";
+import { Call } from "./call.js";
+import { CallError } from "./gateway.js";
 import { fillForm, forgetSettings, loadSettings, readForm, saveSettings } from "./settings.js";
 
 const MAX_LOG_ENTRIES = 300;
@@ -130,14 +131,16 @@ function logEvent(event) {
   const type = document.createElement("code");
   type.className = "event-type";
   type.textContent = event.type ?? "(no type)";
-  item.append(time, " ", type);
+  const body = document.createElement("span");
+  body.append(type);
   const summary = summarise(event);
   if (summary) {
     const text = document.createElement("span");
     text.className = "event-summary";
     text.textContent = ` ${summary}`;
-    item.append(text);
+    body.append(text);
   }
+  item.append(time, body);
   if (event.type === "error") item.classList.add("event-error");
   ui.eventLog.append(item);
   while (ui.eventLog.childElementCount > MAX_LOG_ENTRIES) ui.eventLog.firstElementChild.remove();

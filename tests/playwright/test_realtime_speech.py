@@ -1,0 +1,234 @@
+"""The operator's flow in real Chromium: settings, microphone, mint, WebRTC, speech heard.
+
+The gateway and the offline stub run for real on 127.0.0.1; Chromium's fake microphone beeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.gateway import RunningGateway
+from tests.playwright.conftest import ARTIFACTS, OperatorPage
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+# The page's own peak of the received audio (0..1 of full scale); a spoken reply reaches far
+# above this, while decoded silence stays near 0.
+HEARD_PEAK = 0.1
+
+
+async def open_console(operator: OperatorPage, gateway: RunningGateway) -> None:
+    await operator.page.goto(gateway.base_url + "/")
+    await operator.wait_for_state("idle", timeout=10)
+
+
+async def fill_settings(
+    operator: OperatorPage,
+    key: str,
+    model: str = "gpt-realtime",
+    voice: str = "verse",
+    endpoint: str = "",
+) -> None:
+    page = operator.page
+    await page.get_by_label("Gateway key", exact=True).fill(key)
+    await page.get_by_label("Model", exact=True).fill(model)
+    await page.get_by_label("Voice", exact=True).fill(voice)
+    await page.get_by_label("Endpoint").fill(endpoint)
+
+
+async def enable_microphone(operator: OperatorPage) -> None:
+    await operator.page.get_by_role("button", name="Enable microphone").click()
+
+
+async def wait_until(check: Any, what: str, operator: OperatorPage, timeout: float = 10.0) -> None:
+    """Poll a Python-side condition (the stub's records) with a deadline, then explain."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what}\n{await operator.dump()}"
+            )
+        await asyncio.sleep(0.05)
+
+
+async def error_shown(operator: OperatorPage) -> tuple[str, str]:
+    page = operator.page
+    alert = page.get_by_role("alert")
+    assert await alert.is_visible(), f"no error shown\n{await operator.dump()}"
+    return (
+        await page.locator("#error-code").inner_text(),
+        await page.locator("#error-message").inner_text(),
+    )
+
+
+async def test_operator_hears_speech_and_provider_hears_microphone(
+    operator: OperatorPage, gateway: RunningGateway, stub: Any
+) -> None:
+    page = operator.page
+    await open_console(operator, gateway)
+    await fill_settings(operator, gateway.tenant_key, model="gpt-realtime", voice="verse")
+
+    await enable_microphone(operator)
+    await operator.wait_for_state("connected", timeout=15)
+    await operator.wait_for(
+        f"window.realtimeGateway.peakOutputLevel > {HEARD_PEAK}", "speech to be heard", timeout=10
+    )
+    await operator.wait_for(
+        "/stub/i.test(document.getElementById('transcript').textContent)",
+        "the transcript to show the stub's words",
+        timeout=10,
+    )
+    await operator.wait_for("window.realtimeGateway.firstAudioMs !== null", "first audio", 5)
+
+    shown = await page.locator("#first-audio-ms").inner_text()
+    match = re.fullmatch(r"(\d+) ms", shown.strip())
+    assert match, f"click-to-first-audio reads {shown!r}\n{await operator.dump()}"
+    first_audio_ms = int(match.group(1))
+    print(f"\nclick-to-first-audio: {first_audio_ms} ms (measured in the page)")
+    assert 0 < first_audio_ms < 10_000
+
+    assert await page.get_by_role("button", name="Hang up").is_visible()
+    assert re.fullmatch(r"sess_\w+", (await page.locator("#session-id").inner_text()).strip())
+    assert int(await page.locator("#event-count").inner_text()) > 0
+
+    call = stub.state.calls[-1]
+    assert (call.model, call.voice) == ("gpt-realtime", "verse")
+    await wait_until(lambda: call.input_frames_received > 0, "the stub to hear the mic", operator)
+    await wait_until(lambda: call.input_rms_max > 0, "mic audio above silence", operator)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "connected.png"), full_page=True)
+
+
+async def test_wrong_gateway_key_shows_unauthorized(
+    operator: OperatorPage, gateway: RunningGateway, stub: Any
+) -> None:
+    page = operator.page
+    await open_console(operator, gateway)
+    await fill_settings(operator, "rtg_not_a_key_of_this_gateway")
+
+    # The keyboard alone starts a call: focus the button, press Enter.
+    await page.get_by_role("button", name="Enable microphone").focus()
+    await page.keyboard.press("Enter")
+    await operator.wait_for_state("error")
+
+    code, message = await error_shown(operator)
+    assert code == "unauthorized", await operator.dump()
+    assert message.strip(), await operator.dump()
+    assert await page.get_by_role("button", name="Enable microphone").is_visible()
+    assert stub.state.mint_requests == 0 and stub.state.calls == []
+
+
+async def test_fourth_mint_in_a_minute_is_rate_limited(
+    operator: OperatorPage, gateway: RunningGateway, stub: Any
+) -> None:
+    limit, window = gateway.settings.tenant_rates().get(
+        gateway.tenant, gateway.settings.default_rate()
+    )
+    assert (limit, window) == (3, 60), "this test spends the default 3/minute"
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10) as client:
+        for _ in range(limit):
+            response = await client.post(
+                "/realtime_session",
+                json={"model": "gpt-realtime", "voice": "verse"},
+                headers=gateway.auth(),
+            )
+            assert response.status_code == 200, response.text
+
+    page = operator.page
+    await open_console(operator, gateway)
+    await fill_settings(operator, gateway.tenant_key)
+    await enable_microphone(operator)
+    await operator.wait_for_state("error")
+
+    code, _ = await error_shown(operator)
+    assert code == "rate_limited", await operator.dump()
+    hint = page.locator("#retry-hint")
+    first = re.search(r"Try again in (\d+) s", await hint.inner_text())
+    assert first, f"no retry countdown\n{await operator.dump()}"
+    seconds = int(first.group(1))
+    assert 1 <= seconds <= 60
+    # It counts down while the operator waits.
+    await operator.wait_for(
+        "(() => { const m = /Try again in (\\d+) s/.exec(document.getElementById('retry-hint')"
+        f".textContent); return m && Number(m[1]) < {seconds}; }})()",
+        "the retry countdown to tick",
+        timeout=3,
+    )
+    assert len(stub.state.calls) == 0
+
+
+async def test_provider_failure_shows_provider_error(
+    operator: OperatorPage, gateway: RunningGateway, stub: Any
+) -> None:
+    stub.state.set_fault(status=500)
+    await open_console(operator, gateway)
+    await fill_settings(operator, gateway.tenant_key)
+    await enable_microphone(operator)
+    await operator.wait_for_state("error")
+
+    code, message = await error_shown(operator)
+    assert code == "provider_error", await operator.dump()
+    assert "500" in message, await operator.dump()
+    assert stub.state.calls == []
+
+
+async def test_hang_up_returns_to_idle_and_ends_the_call(
+    operator: OperatorPage, gateway: RunningGateway, stub: Any
+) -> None:
+    page = operator.page
+    await open_console(operator, gateway)
+    await fill_settings(operator, gateway.tenant_key)
+    await enable_microphone(operator)
+    await operator.wait_for_state("connected", timeout=15)
+    call = stub.state.calls[-1]
+    await wait_until(lambda: call.connected, "the stub to see the call connected", operator)
+
+    await page.get_by_role("button", name="Hang up").click()
+    await operator.wait_for_state("idle", timeout=5)
+    assert await page.get_by_role("button", name="Enable microphone").is_visible()
+    await wait_until(lambda: call.ended, "the stub to record the call ended", operator, 10)
+    # The microphone is released: nothing reaches the meter any more.
+    await operator.wait_for(
+        "document.getElementById('input-level').value === 0", "the input meter to rest", 2
+    )
+
+
+async def test_settings_survive_a_reload_and_are_used(
+    operator: OperatorPage, gateway: RunningGateway, stub: Any
+) -> None:
+    page = operator.page
+    await open_console(operator, gateway)
+    known_voices = await page.locator("#known-voices option").evaluate_all(
+        "options => options.map(o => o.value)"
+    )
+    assert {"alloy", "verse", "marin", "cedar"} <= set(known_voices)
+    # Values outside the datalists are accepted: a model or voice newer than this page.
+    await fill_settings(
+        operator,
+        gateway.tenant_key,
+        model="gpt-4o-mini-realtime-preview",
+        voice="custom-voice",
+        endpoint=stub.beta_endpoint,
+    )
+
+    await page.reload()
+    await operator.wait_for_state("idle")
+    assert await page.get_by_label("Gateway key", exact=True).input_value() == gateway.tenant_key
+    assert await page.get_by_label("Model", exact=True).input_value() == (
+        "gpt-4o-mini-realtime-preview"
+    )
+    assert await page.get_by_label("Voice", exact=True).input_value() == "custom-voice"
+    assert await page.get_by_label("Endpoint").input_value() == stub.beta_endpoint
+
+    # The stored settings are the ones a call uses, through the beta-shaped endpoint.
+    await enable_microphone(operator)
+    await operator.wait_for_state("connected", timeout=15)
+    call = stub.state.calls[-1]
+    assert (call.model, call.voice) == ("gpt-4o-mini-realtime-preview", "custom-voice")
