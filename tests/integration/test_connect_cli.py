@@ -1,0 +1,120 @@
+"""`realtime-gateway connect` as a user runs it: a subprocess against the gateway and the stub."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from realtime_gateway.audio import read_wav, rms, write_wav
+from tests.integration.provider_proxy import proxied_gateway
+
+CLI = str(Path(sys.executable).with_name("realtime-gateway"))
+SECONDS = 1.5
+
+
+def run_connect(gateway: Any, out: Path, *extra: str, key: str | None = None) -> Any:
+    command = [
+        CLI, "connect", "--gateway", gateway.base_url, "--api-key", key or gateway.tenant_key,
+        "--model", "gpt-realtime", "--voice", "verse", "--out", str(out),
+        "--seconds", str(SECONDS), "--loopback-ice", *extra,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def assert_failed_cleanly(result: Any, status: int, error_code: str, out: Path) -> None:
+    assert result.returncode == status, result.stderr
+    assert error_code in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert not out.exists()
+
+
+def test_connect_writes_speech_and_prints_events(gateway: Any, tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    result = run_connect(gateway, out)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "session.created" in [event["type"] for event in events]
+    rate, samples = read_wav(out)
+    assert rate == 48000
+    assert abs(samples.size / rate - SECONDS) < 0.3
+    assert rms(samples) > 0.02
+    summary = result.stderr.strip().splitlines()
+    assert len(summary) == 1
+    assert "connected in" in summary[0] and "first audio after" in summary[0]
+    assert "dBFS" in summary[0]
+    for secret in (gateway.tenant_key,):
+        assert secret not in result.stdout and secret not in result.stderr
+
+
+def test_connect_sends_the_input_wav(gateway: Any, stub: Any, tmp_path: Path) -> None:
+    say = tmp_path / "say.wav"
+    espeak = shutil.which("espeak-ng")
+    if espeak:
+        subprocess.run([espeak, "-w", str(say), "testing one two three"], check=True, timeout=30)
+    else:
+        t = np.arange(24000) / 24000
+        write_wav(say, 24000, (np.sin(2 * np.pi * 200 * t) * 12000).astype(np.int16))
+    result = run_connect(gateway, tmp_path / "reply.wav", "--input", str(say))
+    assert result.returncode == 0, result.stderr
+    record = stub.state.calls[-1]
+    assert record.input_frames_received >= 50
+    assert record.input_rms_max > 0.02
+
+
+def test_bad_key_exits_unauthorized(gateway: Any, stub: Any, tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    result = run_connect(gateway, out, key="rtg_not_a_key_0000000000")
+    assert_failed_cleanly(result, 3, "unauthorized", out)
+    assert "rtg_not_a_key_0000000000" not in result.stderr
+    assert stub.state.calls == []
+
+
+def test_rate_limited_exits_4_with_retry_after(
+    gateway_factory: Any, stub: Any, tmp_path: Path
+) -> None:
+    limited = gateway_factory(
+        openai_api_key=stub.api_key,
+        provider_endpoint=stub.ga_endpoint,
+        allowed_endpoints=[stub.ga_endpoint],
+        rate_limit="1/minute",
+    )
+    spent = httpx.post(
+        limited.url("/realtime_session"),
+        json={"model": "gpt-realtime", "voice": "verse"},
+        headers=limited.auth(),
+        timeout=10,
+    )
+    assert spent.status_code == 200
+    out = tmp_path / "reply.wav"
+    result = run_connect(limited, out)
+    assert_failed_cleanly(result, 4, "rate_limited", out)
+    assert "retry after" in result.stderr
+
+
+def test_provider_failure_exits_5(gateway: Any, stub: Any, tmp_path: Path) -> None:
+    stub.state.set_fault(status=500)
+    out = tmp_path / "reply.wav"
+    assert_failed_cleanly(run_connect(gateway, out), 5, "provider_error", out)
+
+
+def test_sdp_refused_exits_7(stub: Any, gateway_factory: Any, tmp_path: Path) -> None:
+    with proxied_gateway(stub, gateway_factory) as proxied:
+        proxied.plan.refusals = [403]
+        out = tmp_path / "reply.wav"
+        result = run_connect(proxied.gateway, out)
+    assert_failed_cleanly(result, 7, "sdp_refused", out)
+    assert "403" in result.stderr
+
+
+def test_unreadable_input_exits_1(gateway: Any, tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    result = run_connect(gateway, out, "--input", str(tmp_path / "missing.wav"))
+    assert_failed_cleanly(result, 1, "input_error", out)
