@@ -90,8 +90,12 @@ async def test_operator_hears_speech_and_provider_hears_microphone(
     match = re.fullmatch(r"(\d+) ms", shown.strip())
     assert match, f"click-to-first-audio reads {shown!r}\n{await operator.dump()}"
     first_audio_ms = int(match.group(1))
-    print(f"\nclick-to-first-audio: {first_audio_ms} ms (measured in the page)")
-    assert 0 < first_audio_ms < 10_000
+    connected_ms = int((await page.locator("#connected-ms").inner_text()).removesuffix(" ms"))
+    print(
+        f"\nclick-to-connected: {connected_ms} ms, click-to-first-audio: {first_audio_ms} ms"
+        " (measured in the page)"
+    )
+    assert 0 < connected_ms <= first_audio_ms < 10_000
 
     assert await page.get_by_role("button", name="Hang up").is_visible()
     assert re.fullmatch(r"sess_\w+", (await page.locator("#session-id").inner_text()).strip())
@@ -232,3 +236,29 @@ async def test_settings_survive_a_reload_and_are_used(
     await operator.wait_for_state("connected", timeout=15)
     call = stub.state.calls[-1]
     assert (call.model, call.voice) == ("gpt-4o-mini-realtime-preview", "custom-voice")
+
+
+async def test_expired_secret_is_minted_again_once(
+    operator: OperatorPage, gateway: RunningGateway, stub: Any
+) -> None:
+    page = operator.page
+    offers: list[str] = []
+
+    async def expire_first_secret(route: Any) -> None:
+        # The provider's clock jumps an hour just as the first offer leaves the browser, so
+        # the secret minted for it has really expired when the stub checks it.
+        offers.append(route.request.headers.get("authorization", ""))
+        if len(offers) == 1:
+            stub.state.advance_clock(3600)
+        await route.continue_()
+
+    await page.route(f"{stub.base_url}/v1/realtime/calls**", expire_first_secret)
+    await open_console(operator, gateway)
+    await fill_settings(operator, gateway.tenant_key)
+    await enable_microphone(operator)
+    await operator.wait_for_state("connected", timeout=15)
+
+    assert len(offers) == 2, await operator.dump()
+    assert offers[0] != offers[1], "the retry must carry a freshly minted secret"
+    assert stub.state.mint_count == 2
+    assert len(stub.state.calls) == 1

@@ -20,6 +20,7 @@ const ui = {
   inputLevel: $("input-level"),
   outputLevel: $("output-level"),
   firstAudio: $("first-audio-ms"),
+  connected: $("connected-ms"),
   sessionId: $("session-id"),
   audio: $("remote-audio"),
   transcript: $("transcript"),
@@ -32,6 +33,7 @@ const status = {
   errorCode: null,
   sessionId: null,
   firstAudioMs: null,
+  connectedMs: null,
   peakOutputLevel: 0,
   peakInputLevel: 0,
   eventCount: 0,
@@ -48,6 +50,7 @@ Object.defineProperty(window, "realtimeGateway", {
     get errorCode() { return status.errorCode; },
     get sessionId() { return status.sessionId; },
     get firstAudioMs() { return status.firstAudioMs; },
+    get connectedMs() { return status.connectedMs; },
     get peakOutputLevel() { return status.peakOutputLevel; },
     get peakInputLevel() { return status.peakInputLevel; },
     get eventCount() { return status.eventCount; },
@@ -110,10 +113,12 @@ function startCountdown(seconds) {
 
 function resetReadouts() {
   status.firstAudioMs = null;
+  status.connectedMs = null;
   status.peakOutputLevel = 0;
   status.peakInputLevel = 0;
   status.sessionId = null;
   ui.firstAudio.textContent = "–";
+  ui.connected.textContent = "–";
   ui.sessionId.textContent = "–";
   ui.inputLevel.value = 0;
   ui.outputLevel.value = 0;
@@ -130,7 +135,10 @@ function logEvent(event) {
   time.textContent = `+${((performance.now() - callStartedAt) / 1000).toFixed(2)} s`;
   const type = document.createElement("code");
   type.className = "event-type";
-  type.textContent = event.type ?? "(no type)";
+  // Break long names at their dots and underscores, never mid-word.
+  for (const part of String(event.type ?? "(no type)").split(/(?<=[._])/)) {
+    type.append(part, document.createElement("wbr"));
+  }
   const body = document.createElement("span");
   body.append(type);
   const summary = summarise(event);
@@ -211,7 +219,12 @@ async function startCall(clickedAt) {
     clickedAt,
     hooks: {
       onState: (state, detail) => {
-        if (call === thisCall) setState(state, detail);
+        if (call !== thisCall) return;
+        if (state === "connected" && status.connectedMs === null) {
+          status.connectedMs = Math.round(performance.now() - clickedAt);
+          ui.connected.textContent = `${status.connectedMs} ms`;
+        }
+        setState(state, detail);
       },
       onSession: (session) => {
         status.sessionId = session.id ?? null;
