@@ -1,0 +1,110 @@
+"""`realtime-gateway demo` as a newcomer runs it: one command, a key printed, a call that speaks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from realtime_gateway import ice
+from tests.fixtures.servers import free_port
+from tests.fixtures.stub import call_stub
+
+CLI = Path(sys.executable).parent / "realtime-gateway"
+
+
+class Demo:
+    def __init__(self, port: int, stub_port: int) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        env.pop("OPENAI_API_KEY", None)
+        self.process = subprocess.Popen(
+            [str(CLI), "demo", "--port", str(port), "--stub-port", str(stub_port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for_line(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if line.strip().startswith(prefix):
+                return line
+        raise AssertionError(f"no line starting {prefix!r} within {timeout} s; saw {self.seen}")
+
+
+@pytest.fixture
+def demo() -> Iterator[tuple[Demo, int, int]]:
+    port, stub_port = free_port(), free_port()
+    running = Demo(port, stub_port)
+    try:
+        yield running, port, stub_port
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait(10)
+
+
+async def test_demo_mints_through_gateway_to_stub_and_stops_on_sigint(
+    demo: tuple[Demo, int, int],
+) -> None:
+    process, port, stub_port = demo
+    ui_line = process.wait_for_line("UI:", timeout=30)
+    assert ui_line.split()[-1] == f"http://127.0.0.1:{port}/"
+    key = process.wait_for_line("tenant key:", timeout=5).split()[-1]
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        page = await http.get("/")
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        response = await http.post(
+            "/realtime_session",
+            json={"model": "gpt-realtime", "voice": "verse"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        refused = await http.post(
+            "/realtime_session",
+            json={"model": "gpt-realtime", "voice": "verse"},
+            headers={"Authorization": "Bearer not-the-demo-key"},
+        )
+    assert response.status_code == 200, response.text
+    session = response.json()["session"]
+    assert session["webrtc_url"] == f"http://127.0.0.1:{stub_port}/v1/realtime/calls"
+    assert session["client_secret"]["value"].startswith("ek_")
+    assert refused.status_code == 401
+
+    # The minted secret opens a real call on the demo's stub, which speaks.
+    ice.use_loopback_only()
+    caller = await call_stub(session["webrtc_url"], session["client_secret"]["value"])
+    try:
+        started = time.monotonic()
+        await caller.wait_for_event("session.created", timeout=5)
+        await asyncio.sleep(1.5)
+        assert caller.level_since(started) > 0.02
+    finally:
+        await caller.close()
+
+    process.process.send_signal(signal.SIGINT)
+    assert process.process.wait(timeout=15) == 0
