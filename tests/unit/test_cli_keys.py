@@ -1,0 +1,30 @@
+"""`realtime-gateway keys new`: a fresh key whose printed line configures a tenant that accepts it."""
+
+from __future__ import annotations
+
+import pytest
+
+from realtime_gateway.auth import Authenticator
+from realtime_gateway.cli import main
+from realtime_gateway.settings import load_settings
+
+
+def new_key_lines(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    assert main(["keys", "new", "--tenant", "acme"]) == 0
+    key_line, config_line = capsys.readouterr().out.strip().splitlines()
+    return key_line.split()[-1], config_line.split()[-1]
+
+
+def test_printed_line_authenticates_the_printed_key(capsys: pytest.CaptureFixture[str]) -> None:
+    key, config = new_key_lines(capsys)
+    assert config.startswith("acme:sha256:")
+    assert key not in config
+    authenticator = Authenticator(load_settings(api_keys=[config]))
+    assert authenticator.authenticate(f"Bearer {key}").name == "acme"
+
+
+def test_keys_are_fresh_and_long(capsys: pytest.CaptureFixture[str]) -> None:
+    first, _ = new_key_lines(capsys)
+    second, _ = new_key_lines(capsys)
+    assert first != second
+    assert len(first) >= 40
