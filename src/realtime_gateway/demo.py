@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import secrets
-import signal
 import sys
-from collections.abc import Iterator
 
 import uvicorn
 
@@ -18,17 +15,9 @@ from realtime_gateway.logs import configure_logging
 from realtime_gateway.server import uvicorn_config
 from realtime_gateway.settings import ConfigError, Settings, load_settings
 from realtime_gateway.stub.server import StubConfig, create_stub_app
+from realtime_gateway.stub.serving import QuietServer, serve_together
 
 DEMO_TENANT = "demo"
-START_TIMEOUT = 15.0
-
-
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signals to the demo, which stops both servers together."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def demo_settings(
@@ -48,14 +37,6 @@ def demo_settings(
     )
 
 
-async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None], name: str) -> None:
-    deadline = asyncio.get_running_loop().time() + START_TIMEOUT
-    while not server.started:
-        if task.done() or asyncio.get_running_loop().time() > deadline:
-            raise RuntimeError(f"the {name} did not start (is its port free?)")
-        await asyncio.sleep(0.02)
-
-
 async def serve_demo(host: str, port: int, stub_port: int) -> int:
     # Loopback ICE: every peer offers 127.0.0.1 only, so no ICE check leaves the machine.
     ice.use_loopback_only()
@@ -73,7 +54,7 @@ async def serve_demo(host: str, port: int, stub_port: int) -> int:
     stub_app = create_stub_app(
         StubConfig(api_key=provider_key, loopback_ice=True, reply_on_speech=True)
     )
-    stub = _Server(
+    stub = QuietServer(
         uvicorn.Config(
             stub_app,
             host="127.0.0.1",
@@ -83,20 +64,9 @@ async def serve_demo(host: str, port: int, stub_port: int) -> int:
             lifespan="on",
         )
     )
-    gateway = _Server(uvicorn_config(settings, create_app(settings)))
-    servers = (stub, gateway)
+    gateway = QuietServer(uvicorn_config(settings, create_app(settings)))
 
-    def stop() -> None:
-        for server in servers:
-            server.should_exit = True
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop)
-    tasks = [asyncio.ensure_future(server.serve()) for server in servers]
-    try:
-        await _wait_started(stub, tasks[0], "stub")
-        await _wait_started(gateway, tasks[1], "gateway")
+    def announce() -> None:
         print(
             "realtime-gateway demo: the gateway and the offline provider stub, wired together\n"
             f"  UI:         http://{host}:{port}/\n"
@@ -106,18 +76,11 @@ async def serve_demo(host: str, port: int, stub_port: int) -> int:
             "Paste the tenant key into the UI's Gateway key field. Ctrl-C stops both.",
             flush=True,
         )
-        # Either server stopping (a signal, or a crash) stops the other.
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    except RuntimeError as error:
-        print(f"realtime-gateway demo: {error}", file=sys.stderr)
-        return 1
-    finally:
-        stop()
-        await asyncio.wait(tasks, timeout=START_TIMEOUT)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
-    return 1 if failed else 0
+
+    code = await serve_together([stub, gateway], on_started=announce)
+    if code != 0:
+        print("realtime-gateway demo: a server failed (is its port free?)", file=sys.stderr)
+    return code
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -3,73 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from realtime_gateway import ice
 from tests.fixtures.servers import free_port
-from tests.fixtures.stub import call_stub
-
-CLI = Path(sys.executable).parent / "realtime-gateway"
-
-
-class Demo:
-    def __init__(self, port: int, stub_port: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        env.pop("OPENAI_API_KEY", None)
-        self.process = subprocess.Popen(
-            [str(CLI), "demo", "--port", str(port), "--stub-port", str(stub_port)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_for_line(self, prefix: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            self.seen.append(line)
-            if line.strip().startswith(prefix):
-                return line
-        raise AssertionError(f"no line starting {prefix!r} within {timeout} s; saw {self.seen}")
+from tests.fixtures.stub import SpawnedCommand, call_stub
 
 
 @pytest.fixture
-def demo() -> Iterator[tuple[Demo, int, int]]:
+def demo() -> Iterator[tuple[SpawnedCommand, int, int]]:
     port, stub_port = free_port(), free_port()
-    running = Demo(port, stub_port)
-    try:
+    with SpawnedCommand.cli("demo", "--port", str(port), "--stub-port", str(stub_port)) as running:
         yield running, port, stub_port
-    finally:
-        if running.process.poll() is None:
-            running.process.kill()
-            running.process.wait(10)
 
 
 async def test_demo_mints_through_gateway_to_stub_and_stops_on_sigint(
-    demo: tuple[Demo, int, int],
+    demo: tuple[SpawnedCommand, int, int],
 ) -> None:
     process, port, stub_port = demo
     ui_line = process.wait_for_line("UI:", timeout=30)

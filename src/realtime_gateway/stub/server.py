@@ -259,8 +259,10 @@ def create_stub_app(config: StubConfig) -> FastAPI:
 
 
 def run_stub(args: argparse.Namespace) -> int:
-    """`realtime-gateway stub`: serve until Ctrl-C."""
+    """`realtime-gateway stub`: serve until Ctrl-C or SIGTERM, then close every call."""
     import uvicorn
+
+    from realtime_gateway.stub.serving import QuietServer, serve_together
 
     api_key = args.api_key or os.environ.get("OPENAI_API_KEY")
     if not api_key:
@@ -268,6 +270,11 @@ def run_stub(args: argparse.Namespace) -> int:
         # A generated key is printed once, to the terminal that asked for it, never logged.
         print(f"stub provider key: {api_key}", flush=True)
     app = create_stub_app(StubConfig(api_key=api_key, loopback_ice=bool(args.loopback_ice)))
-    print(f"stub listening on http://{args.host}:{args.port}/v1", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="none")
-    return 0
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", ws="none", lifespan="on"
+    )
+
+    def announce() -> None:
+        print(f"stub listening on http://{args.host}:{args.port}/v1", flush=True)
+
+    return asyncio.run(serve_together([QuietServer(config)], on_started=announce))
