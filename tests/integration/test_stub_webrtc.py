@@ -7,6 +7,9 @@ import time
 
 import httpx
 
+from realtime_gateway import ice
+from realtime_gateway.stub.server import StubConfig, create_stub_app
+from tests.fixtures.servers import serve_in_thread
 from tests.fixtures.stub import RunningStub, call_stub
 
 SILENCE = 0.02  # RMS (fraction of full scale) below which we call it silence
@@ -144,6 +147,24 @@ async def test_call_ends_after_max_call_seconds(stub: RunningStub) -> None:
     try:
         await wait_until(lambda: stub.state.calls[0].ended, 5.0, "the max-duration hang-up")
         assert stub.state.calls[0].end_reason == "max_duration"
+        await wait_until(lambda: caller.pc.connectionState == "closed", 5.0, "caller seeing it")
+    finally:
+        await caller.close()
+
+
+async def test_app_shutdown_closes_every_call() -> None:
+    ice.use_loopback_only()
+    app = create_stub_app(StubConfig(api_key="sk-shutdown-test", loopback_ice=True))
+    state = app.state.stub
+    with serve_in_thread(app) as served:
+        running = RunningStub(base_url=served.base_url, api_key="sk-shutdown-test", state=state)
+        caller = await call_stub(running.calls_url, await mint_ga(running), tone_seconds=0.0)
+        await caller.wait_for_event("session.created", timeout=5)
+        assert state.active
+    try:
+        [record] = state.calls
+        assert record.ended and record.end_reason == "shutdown"
+        assert not state.active
         await wait_until(lambda: caller.pc.connectionState == "closed", 5.0, "caller seeing it")
     finally:
         await caller.close()
