@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import time
 
 import numpy as np
 
@@ -46,6 +47,7 @@ EXIT_CODES: dict[type[GatewayClientError], int] = {
     GatewayUnreachableError: 9,
 }
 _PROG = "realtime-gateway connect"
+RECORD_GRACE = 2.0  # seconds to wait past --seconds for the audio still in flight
 
 
 def exit_code_for(error: GatewayClientError) -> int:
@@ -74,6 +76,15 @@ def _summary(call: Call, recorded: Samples) -> str:
     )
 
 
+async def _record(call: Call, seconds: float) -> None:
+    # Audio starts a little after ICE connects: wait for N seconds of it, not N of wall clock,
+    # but never more than RECORD_GRACE beyond them.
+    await asyncio.sleep(seconds)
+    deadline = time.monotonic() + RECORD_GRACE
+    while call.seconds_received < seconds and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
 async def _run(args: argparse.Namespace, input_samples: Samples | None) -> Samples:
     async with (
         GatewayClient(args.gateway, args.api_key) as client,
@@ -83,7 +94,7 @@ async def _run(args: argparse.Namespace, input_samples: Samples | None) -> Sampl
     ):
         printer = asyncio.ensure_future(_print_events(call))
         try:
-            await asyncio.sleep(args.seconds)
+            await _record(call, args.seconds)
             recorded = call.audio()[: int(round(args.seconds * SAMPLE_RATE))]
         finally:
             await call.close()
