@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080, help="gateway port")
     demo.add_argument("--stub-port", type=int, default=8090)
+    demo.add_argument(
+        "--host-ice",
+        action="store_true",
+        help="offer the machine's interfaces for ICE instead of 127.0.0.1 (ordinary browsers)",
+    )
     demo.set_defaults(handler=_demo)
 
     connect = commands.add_parser("connect", help="run the machine flow headless")

@@ -37,9 +37,12 @@ def demo_settings(
     )
 
 
-async def serve_demo(host: str, port: int, stub_port: int) -> int:
-    # Loopback ICE: every peer offers 127.0.0.1 only, so no ICE check leaves the machine.
-    ice.use_loopback_only()
+async def serve_demo(host: str, port: int, stub_port: int, host_ice: bool = False) -> int:
+    # Loopback ICE by default: every peer offers 127.0.0.1 only, so no ICE check leaves the
+    # machine (Chromium pairs with it under --allow-loopback-in-peer-connection). `--host-ice`
+    # offers the machine's interfaces instead, for an ordinary browser on a developer's machine.
+    if not host_ice:
+        ice.use_loopback_only()
     # Random per run and shared only in memory: there is nothing for a newcomer to set or leak.
     provider_key = "sk-demo-" + secrets.token_urlsafe(24)
     tenant_key = secrets.token_urlsafe(24)
@@ -52,7 +55,7 @@ async def serve_demo(host: str, port: int, stub_port: int) -> int:
         return 2
     configure_logging(settings)
     stub_app = create_stub_app(
-        StubConfig(api_key=provider_key, loopback_ice=True, reply_on_speech=True)
+        StubConfig(api_key=provider_key, loopback_ice=not host_ice, reply_on_speech=True)
     )
     stub = QuietServer(
         uvicorn.Config(
@@ -84,4 +87,4 @@ async def serve_demo(host: str, port: int, stub_port: int) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    return asyncio.run(serve_demo(args.host, args.port, args.stub_port))
+    return asyncio.run(serve_demo(args.host, args.port, args.stub_port, args.host_ice))
