@@ -21,6 +21,7 @@ from realtime_gateway import ice
 from realtime_gateway.audio import Samples, dbfs, write_wav
 from realtime_gateway.call import Call
 from realtime_gateway.client import (
+    DEFAULT_ICE_TIMEOUT,
     GatewayClient,
     GatewayClientError,
     GatewayUnreachableError,
@@ -89,7 +90,12 @@ async def _run(args: argparse.Namespace, input_samples: Samples | None) -> Sampl
     async with (
         GatewayClient(args.gateway, args.api_key) as client,
         client.connect(
-            args.model, args.voice, endpoint=args.endpoint, input_samples=input_samples
+            args.model,
+            args.voice,
+            endpoint=args.endpoint,
+            input_samples=input_samples,
+            # cli.py may not offer --ice-timeout (yet); the client's default bound applies then.
+            ice_timeout=getattr(args, "ice_timeout", None) or DEFAULT_ICE_TIMEOUT,
         ) as call,
     ):
         printer = asyncio.ensure_future(_print_events(call))
