@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import async_playwright
 
 from tests.fixtures.gateway import RunningGateway
-from tests.playwright.conftest import ARTIFACTS, OperatorPage
+from tests.playwright.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, OperatorPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -96,6 +97,11 @@ async def test_operator_hears_speech_and_provider_hears_microphone(
         " (measured in the page)"
     )
     assert 0 < connected_ms <= first_audio_ms < 10_000
+    phases = await page.evaluate(
+        "performance.getEntriesByType('mark').filter(m => m.name.startsWith('rtg:'))"
+        ".map(m => `${m.name.slice(4)}=${m.detail}`).join(' ')"
+    )
+    print(f"phases after the click, ms: {phases}")
 
     assert await page.get_by_role("button", name="Hang up").is_visible()
     assert re.fullmatch(r"sess_\w+", (await page.locator("#session-id").inner_text()).strip())
@@ -262,3 +268,26 @@ async def test_expired_secret_is_minted_again_once(
     assert offers[0] != offers[1], "the retry must carry a freshly minted secret"
     assert stub.state.mint_count == 2
     assert len(stub.state.calls) == 1
+
+
+async def test_refused_microphone_is_explained(gateway: RunningGateway, stub: Any) -> None:
+    # A browser without the fake permission UI, whose profile never granted the microphone:
+    # the operator's refusal, as Chromium reports it.
+    args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=args, timeout=30_000
+        )
+        try:
+            context = await browser.new_context()
+            operator = OperatorPage(await context.new_page())
+            await open_console(operator, gateway)
+            await fill_settings(operator, gateway.tenant_key)
+            await enable_microphone(operator)
+            await operator.wait_for_state("error")
+            code, message = await error_shown(operator)
+        finally:
+            await browser.close()
+    assert code == "microphone_denied", message
+    assert "microphone" in message.lower()
+    assert stub.state.mint_requests == 0, "no secret is minted without a microphone"

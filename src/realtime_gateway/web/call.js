@@ -4,6 +4,7 @@ import { CallError, mintSession } from "./gateway.js";
 import { LevelProbe } from "./levels.js";
 
 const ICE_GATHERING_LIMIT_MS = 3000;
+const ICE_SETTLE_MS = 40;
 const CONNECT_LIMIT_MS = 20000;
 const LEVEL_INTERVAL_MS = 20;
 // A peak above this (about -34 dBFS) counts as heard: decoded silence and comfort noise stay below.
@@ -30,20 +31,35 @@ function microphoneError(error) {
   }
 }
 
-function waitForIceGathering(pc, limitMs) {
+// Resolves when the offer holds every candidate worth sending. The peer has no ICE servers, so
+// all candidates are host ones: Chromium gives its UDP ones at once, then about 100 ms later its
+// "tcptype active" ones, which carry port 9 and are never connected to (an active TCP candidate
+// reaches the far side by dialling out, and is learnt there as peer-reflexive). So: complete, or
+// the UDP candidates settled for a moment, or the hard limit, whichever comes first.
+function waitForIceGathering(pc, limitMs, settleMs = ICE_SETTLE_MS) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
+    let settleTimer = null;
     const done = () => {
-      clearTimeout(timer);
+      clearTimeout(limitTimer);
+      clearTimeout(settleTimer);
       pc.removeEventListener("icegatheringstatechange", onChange);
+      pc.removeEventListener("icecandidate", onCandidate);
       resolve();
     };
     const onChange = () => {
       if (pc.iceGatheringState === "complete") done();
     };
+    const onCandidate = (event) => {
+      const candidate = event.candidate;
+      if (!candidate || (candidate.protocol === "tcp" && candidate.tcpType === "active")) return;
+      clearTimeout(settleTimer);
+      settleTimer = setTimeout(done, settleMs);
+    };
     // Bounded: the candidates gathered so far are in the offer either way.
-    const timer = setTimeout(done, limitMs);
+    const limitTimer = setTimeout(done, limitMs);
     pc.addEventListener("icegatheringstatechange", onChange);
+    pc.addEventListener("icecandidate", onCandidate);
   });
 }
 
@@ -135,6 +151,7 @@ export class Call {
       throw microphoneError(error);
     }
     this.checkNotEnded();
+    this.mark("microphone");
 
     this.audioContext = new AudioContext();
     // Created inside the click, so resuming is allowed; never wait on it (it can stall headless).
@@ -142,12 +159,8 @@ export class Call {
     this.inputProbe = new LevelProbe(this.audioContext, this.microphone);
     this.levelTimer = setInterval(() => this.sampleLevels(), LEVEL_INTERVAL_MS);
 
-    this.hooks.onState("minting", "Minting a session at the gateway…");
-    let session = await mintSession(this.settings, { signal });
-    this.checkNotEnded();
-    this.hooks.onSession(session);
-
-    this.hooks.onState("connecting", "Negotiating WebRTC with the provider…");
+    // The offer and its ICE candidates need no session: gather them while the gateway mints.
+    // No ICE servers: the provider has a public address, and waitForIceGathering counts on it.
     const pc = new RTCPeerConnection();
     this.pc = pc;
     for (const track of this.microphone.getAudioTracks()) pc.addTrack(track, this.microphone);
@@ -159,11 +172,24 @@ export class Call {
         this.hooks.onDrop(new CallError("webrtc_failed", "The WebRTC connection was lost."));
       }
     });
+    const offerReady = (async () => {
+      await pc.setLocalDescription(await pc.createOffer());
+      await waitForIceGathering(pc, ICE_GATHERING_LIMIT_MS);
+      this.mark("offer");
+      return pc.localDescription.sdp;
+    })();
+    // If minting fails first, the offer's outcome no longer matters.
+    offerReady.catch(() => {});
 
-    await pc.setLocalDescription(await pc.createOffer());
-    await waitForIceGathering(pc, ICE_GATHERING_LIMIT_MS);
+    this.hooks.onState("minting", "Minting a session at the gateway…");
+    let session = await mintSession(this.settings, { signal });
     this.checkNotEnded();
-    const offer = pc.localDescription.sdp;
+    this.mark("minted");
+    this.hooks.onSession(session);
+
+    this.hooks.onState("connecting", "Negotiating WebRTC with the provider…");
+    const offer = await offerReady;
+    this.checkNotEnded();
 
     let response = await postOffer(session, offer, signal);
     if (response.status === 401) {
@@ -183,10 +209,19 @@ export class Call {
         `The provider answered ${response.status} ${response.statusText} to the SDP offer.`,
       );
     }
+    this.mark("answered");
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
     await waitForConnection(pc, CONNECT_LIMIT_MS, signal);
     this.checkNotEnded();
+    this.mark("connected");
     this.hooks.onState("connected", "Connected. Speak to the model.");
+  }
+
+  // Phases as User Timing marks ("rtg:<phase>", ms after the click in `detail`): visible in
+  // the browser's performance tools, to see where a slow start spends its time.
+  mark(phase) {
+    const detail = Math.round(performance.now() - this.clickedAt);
+    performance.mark(`rtg:${phase}`, { detail });
   }
 
   checkNotEnded() {
@@ -209,6 +244,7 @@ export class Call {
     const output = this.outputProbe ? this.outputProbe.read() : { rms: 0, peak: 0 };
     if (this.firstAudioMs === null && output.peak >= AUDIBLE_PEAK) {
       this.firstAudioMs = Math.round(performance.now() - this.clickedAt);
+      this.mark("first-audio");
       this.hooks.onFirstAudio(this.firstAudioMs);
     }
     this.hooks.onLevels({ input, output });
