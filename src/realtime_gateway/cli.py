@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--seconds", type=float, default=5.0, help="how long to record")
     connect.add_argument("--input", default=None, help="WAV file to send as the microphone")
     connect.add_argument(
+        "--ice-timeout", type=float, default=10.0, help="seconds to wait for the call to connect"
+    )
+    connect.add_argument(
         "--loopback-ice", action="store_true", help="offer 127.0.0.1 as the only ICE candidate"
     )
     connect.set_defaults(handler=_connect)
