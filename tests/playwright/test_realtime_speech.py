@@ -104,6 +104,7 @@ async def test_operator_hears_speech_and_provider_hears_microphone(
     print(f"phases after the click, ms: {phases}")
 
     assert await page.get_by_role("button", name="Hang up").is_visible()
+    assert await page.locator("#microphone-state").inner_text() == "in use"
     assert re.fullmatch(r"sess_\w+", (await page.locator("#session-id").inner_text()).strip())
     assert int(await page.locator("#event-count").inner_text()) > 0
 
@@ -132,6 +133,7 @@ async def test_wrong_gateway_key_shows_unauthorized(
     assert code == "unauthorized", await operator.dump()
     assert message.strip(), await operator.dump()
     assert await page.get_by_role("button", name="Enable microphone").is_visible()
+    assert await page.locator("#microphone-state").inner_text() == "released"
     assert stub.state.mint_requests == 0 and stub.state.calls == []
 
 
@@ -204,10 +206,9 @@ async def test_hang_up_returns_to_idle_and_ends_the_call(
     await operator.wait_for_state("idle", timeout=5)
     assert await page.get_by_role("button", name="Enable microphone").is_visible()
     await wait_until(lambda: call.ended, "the stub to record the call ended", operator, 10)
-    # The microphone is released: nothing reaches the meter any more.
-    await operator.wait_for(
-        "document.getElementById('input-level').value === 0", "the input meter to rest", 2
-    )
+    # The microphone is released: the page reads its tracks' own state.
+    assert await page.locator("#microphone-state").inner_text() == "released"
+    assert await page.evaluate("window.realtimeGateway.microphone") == "released"
 
 
 async def test_settings_survive_a_reload_and_are_used(

@@ -22,6 +22,7 @@ const ui = {
   firstAudio: $("first-audio-ms"),
   connected: $("connected-ms"),
   sessionId: $("session-id"),
+  microphone: $("microphone-state"),
   audio: $("remote-audio"),
   transcript: $("transcript"),
   eventLog: $("event-log"),
@@ -41,6 +42,7 @@ const status = {
 let call = null;
 let countdownTimer = null;
 let callStartedAt = 0;
+let microphoneTracks = [];
 const transcriptLines = new Map();
 
 // A read-only debug surface for operators (and scripts): the same facts the page shows.
@@ -54,6 +56,7 @@ Object.defineProperty(window, "realtimeGateway", {
     get peakOutputLevel() { return status.peakOutputLevel; },
     get peakInputLevel() { return status.peakInputLevel; },
     get eventCount() { return status.eventCount; },
+    get microphone() { return microphoneState(); },
   }),
   writable: false,
   configurable: false,
@@ -197,9 +200,20 @@ function updateTranscript(event) {
   ui.transcript.scrollTop = ui.transcript.scrollHeight;
 }
 
+// Read from the tracks themselves, so "released" means the browser really let go of the mic.
+function microphoneState() {
+  if (microphoneTracks.length === 0) return "off";
+  return microphoneTracks.some((track) => track.readyState === "live") ? "in use" : "released";
+}
+
+function showMicrophone() {
+  ui.microphone.textContent = microphoneState();
+}
+
 function endCall() {
   if (call) call.hangUp();
   call = null;
+  showMicrophone();
 }
 
 async function startCall(clickedAt) {
@@ -243,6 +257,10 @@ async function startCall(clickedAt) {
       onFirstAudio: (ms) => {
         status.firstAudioMs = ms;
         ui.firstAudio.textContent = `${ms} ms`;
+      },
+      onMicrophone: (stream) => {
+        microphoneTracks = stream.getTracks();
+        showMicrophone();
       },
       onDrop: (error) => {
         if (call !== thisCall) return;

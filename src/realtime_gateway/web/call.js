@@ -118,7 +118,7 @@ async function postOffer(session, sdp, signal) {
 
 export class Call {
   // hooks: onState(state, detail), onEvent(event), onLevels({input, output}),
-  //        onFirstAudio(ms), onSession(session), onDrop(error)
+  //        onFirstAudio(ms), onSession(session), onMicrophone(stream), onDrop(error)
   constructor({ settings, audioElement, clickedAt, hooks }) {
     this.settings = settings;
     this.audioElement = audioElement;
@@ -150,6 +150,7 @@ export class Call {
     } catch (error) {
       throw microphoneError(error);
     }
+    this.hooks.onMicrophone(this.microphone);
     this.checkNotEnded();
     this.mark("microphone");
 
