@@ -119,3 +119,11 @@ def test_unreadable_input_exits_1(gateway: Any, tmp_path: Path) -> None:
     out = tmp_path / "reply.wav"
     result = run_connect(gateway, out, "--input", str(tmp_path / "missing.wav"))
     assert_failed_cleanly(result, 1, "input_error", out)
+
+
+def test_ice_that_cannot_connect_exits_8(stub: Any, gateway_factory: Any, tmp_path: Path) -> None:
+    with proxied_gateway(stub, gateway_factory) as proxied:
+        proxied.plan.break_candidates = True
+        out = tmp_path / "reply.wav"
+        result = run_connect(proxied.gateway, out, "--ice-timeout", "1.5")
+    assert_failed_cleanly(result, 8, "ice_timeout", out)
