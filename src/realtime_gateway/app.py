@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realtime_gateway import __version__
 from realtime_gateway.auth import Authenticator
-from realtime_gateway.errors import ERROR_CODES, GatewayError, InvalidRequest
+from realtime_gateway.errors import ERROR_CODES, GatewayError, InvalidRequest, documented
 from realtime_gateway.metrics import GatewayMetrics
 from realtime_gateway.ratelimit import Limiter, build_limiter
 from realtime_gateway.runtime import Runtime, RuntimeDep, build_http_client, build_rules
@@ -126,7 +126,7 @@ def add_operational_routes(app: FastAPI) -> None:
     @app.get(
         "/readyz",
         summary="Readiness: provider key set and Redis (when configured) answering",
-        responses={503: {"description": "not_ready: names what is missing"}},
+        responses={503: documented("not_ready: names what is missing")},
     )
     async def readyz(runtime: RuntimeDep) -> Response:
         problems: list[str] = []

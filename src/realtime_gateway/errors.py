@@ -14,6 +14,10 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel
+
 
 class GatewayError(Exception):
     status_code: int = 500
@@ -84,3 +88,15 @@ ERROR_CODES: dict[str, type[GatewayError]] = {
         LimiterUnavailable,
     )
 }
+
+
+class ErrorBody(BaseModel):
+    """The one error body, as the OpenAPI document shows it."""
+
+    error_code: str
+    message: str
+
+
+def documented(description: str) -> dict[str, Any]:
+    """An OpenAPI `responses` entry for an error status, with the error body's schema."""
+    return {"model": ErrorBody, "description": description}

@@ -44,7 +44,7 @@ class RequestRules:
 def parse_session_request(raw: bytes, rules: RequestRules) -> SessionRequest:
     try:
         body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, bad UTF-8, huge ints
         raise InvalidRequest("body is not valid JSON") from error
     if not isinstance(body, dict):
         raise InvalidRequest("body must be a JSON object")

@@ -16,6 +16,7 @@ from realtime_gateway.errors import (
     PayloadTooLarge,
     ProviderError,
     RateLimited,
+    documented,
 )
 from realtime_gateway.logs import AUDIT_LOGGER
 from realtime_gateway.providers import MintedSession, MintRequest, select_adapter
@@ -27,12 +28,14 @@ router = APIRouter()
 audit = logging.getLogger(AUDIT_LOGGER)
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "invalid_request: the body is not a valid session request"},
-    401: {"description": "unauthorized: missing, unknown, revoked or expired credential"},
-    413: {"description": "payload_too_large: the body is over the limit"},
-    429: {"description": "rate_limited: the tenant's session-creation rate is spent"},
-    500: {"description": "provider_error: the provider refused, failed or did not answer"},
-    503: {"description": "limiter_unavailable: Redis down with failure mode deny"},
+    400: documented("invalid_request: the body is not a valid session request"),
+    401: documented("unauthorized: missing, unknown, revoked or expired credential"),
+    404: documented("not_found: no such route"),
+    405: documented("method_not_allowed: wrong method for the route"),
+    413: documented("payload_too_large: the body is over the limit"),
+    429: documented("rate_limited: the tenant's session-creation rate is spent"),
+    500: documented("provider_error: the provider refused, failed or did not answer"),
+    503: documented("limiter_unavailable: Redis down with failure mode deny"),
 }
 
 
