@@ -110,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--seconds", type=float, default=5.0, help="how long to record")
     connect.add_argument("--input", default=None, help="WAV file to send as the microphone")
     connect.add_argument(
+        "--prompt",
+        default=None,
+        help="text to send as the user's message, then ask for a response",
+    )
+    connect.add_argument(
         "--ice-timeout", type=float, default=10.0, help="seconds to wait for the call to connect"
     )
     connect.add_argument(

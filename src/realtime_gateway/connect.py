@@ -14,6 +14,7 @@ import contextlib
 import json
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,21 @@ EXIT_CODES: dict[type[GatewayClientError], int] = {
 }
 _PROG = "realtime-gateway connect"
 RECORD_GRACE = 2.0  # seconds to wait past --seconds for the audio still in flight
+
+
+def prompt_events(text: str) -> list[dict[str, Any]]:
+    """A user text message and a request to answer it: a real model speaks only when asked."""
+    return [
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": text}],
+            },
+        },
+        {"type": "response.create"},
+    ]
 
 
 def exit_code_for(error: GatewayClientError) -> int:
@@ -100,6 +116,9 @@ async def _run(args: argparse.Namespace, input_samples: Samples | None) -> Sampl
     ):
         printer = asyncio.ensure_future(_print_events(call))
         try:
+            if args.prompt:
+                for event in prompt_events(args.prompt):
+                    await call.send_event(event)
             await _record(call, args.seconds)
             recorded = call.audio()[: int(round(args.seconds * SAMPLE_RATE))]
         finally:

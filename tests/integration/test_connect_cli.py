@@ -127,3 +127,13 @@ def test_ice_that_cannot_connect_exits_8(stub: Any, gateway_factory: Any, tmp_pa
         out = tmp_path / "reply.wav"
         result = run_connect(proxied.gateway, out, "--ice-timeout", "1.5")
     assert_failed_cleanly(result, 8, "ice_timeout", out)
+
+
+def test_prompt_asks_the_provider_for_a_response(gateway: Any, stub: Any, tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    result = run_connect(gateway, out, "--prompt", "Say hello")
+    assert result.returncode == 0, result.stderr
+    assert stub.state.calls[-1].client_events[:2] == ["conversation.item.create", "response.create"]
+    types = [json.loads(line)["type"] for line in result.stdout.splitlines()]
+    # The greeting, then the answer to the prompt.
+    assert types.count("response.created") == 2
