@@ -14,6 +14,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from realtime_gateway import ice
 from realtime_gateway.audio import Samples, dbfs
 from realtime_gateway.client import IceTimeoutError, SdpRefusedError, Session
 from realtime_gateway.client_media import SAMPLE_RATE, FrameConverter, PacedAudioTrack
@@ -60,6 +61,8 @@ class Call:
         pc.on("connectionstatechange", self._state_changed.set)
         await pc.setLocalDescription(await pc.createOffer())
         answer = await self._negotiate(model, voice, endpoint, pc.localDescription.sdp)
+        if ice.loopback_only_enabled():
+            answer = ice.keep_loopback_candidates(answer)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         await self._wait_connected(ice_timeout)
         self.connected_after = time.monotonic() - self.started_at

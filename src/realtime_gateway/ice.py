@@ -29,3 +29,19 @@ def use_host_interfaces() -> None:
 
 def loopback_only_enabled() -> bool:
     return aioice.ice.get_host_addresses is _loopback_addresses
+
+
+def keep_loopback_candidates(sdp: str) -> str:
+    """Drop every remote `a=candidate` line whose address is not 127.0.0.1.
+
+    A browser's offer also lists the host's other interfaces (and mDNS `.local` names, which
+    aiortc would resolve by multicast): in loopback mode no check may go anywhere but 127.0.0.1.
+    """
+    kept = []
+    for line in sdp.splitlines(keepends=True):
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) < 5 or fields[4] != "127.0.0.1":
+                continue
+        kept.append(line)
+    return "".join(kept)

@@ -13,6 +13,7 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from realtime_gateway import ice
 from realtime_gateway.audio import rms
 from realtime_gateway.stub import events
 from realtime_gateway.stub.secrets import new_id
@@ -81,6 +82,8 @@ class StubCall:
         pc.on("connectionstatechange", self._on_connection_state)
         pc.on("datachannel", self._on_datachannel)
         pc.on("track", self._on_track)
+        if ice.loopback_only_enabled():
+            offer_sdp = ice.keep_loopback_candidates(offer_sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         if any(t.kind == "audio" for t in pc.getTransceivers()):
             pc.addTrack(self.track)
