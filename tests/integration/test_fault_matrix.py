@@ -259,5 +259,5 @@ def test_gateway_restart_while_client_retries(provider: ScriptedProvider, tmp_pa
 
     print(f"restart: {len(results)} answers, {len(refused)} refused attempts during the outage")
     assert not thread.is_alive()
-    assert results == [200] * wanted
+    assert results == [200] * wanted, f"{results}\n{gateway.output()[-2000:]}"
     assert refused, "the client never saw the gateway down"

@@ -112,7 +112,7 @@ def test_secret_not_logged_nor_answered(
         assert needle not in written, f"{name} is in the gateway's logs"
         if name.startswith("client secret"):
             continue  # the 200 answers carry them, as they must
-        for answer in answers:
-            assert needle not in answer, f"{name} is in an answer: {answer[:200]}"
+        for text in answers:
+            assert needle not in text, f"{name} is in an answer: {text[:200]}"
     # Only the 200 answers carry a client secret, each exactly its own, each once.
-    assert sorted(sum(secret in answer for answer in answers) for secret in minted) == [0] + [1] * 6
+    assert sorted(sum(secret in text for text in answers) for secret in minted) == [0] + [1] * 6

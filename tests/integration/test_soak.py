@@ -107,8 +107,8 @@ def test_soak_two_replicas_shared_redis(tmp_path: Path, redis_url: str) -> None:
             "GATEWAY_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
         }
         with (
-            gateway_process(tmp_path, **settings) as first,
-            gateway_process(tmp_path, **settings) as second,
+            gateway_process(tmp_path, settings) as first,
+            gateway_process(tmp_path, settings) as second,
         ):
             rss: dict[str, list[int]] = {str(first.port): [], str(second.port): []}
             results = asyncio.run(soak([first, second], rss))
