@@ -1,0 +1,90 @@
+"""`python -m bench [--quick] [--only SECTION ...]`: every figure side by side, in one run.
+
+Sections: mint (overhead and saturation), limiter, audio (time to first audio in Chromium),
+memory (gateway RSS). Prints one `name=value [target ok|MISSED]` line per figure as it is
+measured, then a table of figures against targets. Benchmarks print; they never fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from bench.limiter import LimiterPlan, run_limiter
+from bench.memory import MemoryPlan, run_memory
+from bench.mint import MintPlan, run_mint
+from bench.procs import Stack, rss_kb
+from bench.report import Report
+
+SECTIONS = ("mint", "limiter", "audio", "memory")
+
+
+def plans(quick: bool) -> tuple[MintPlan, LimiterPlan, MemoryPlan, int]:
+    if quick:
+        return (
+            MintPlan(warmup=0.5, duration=2.5, saturation_warmup=0.5, saturation_duration=2.0),
+            LimiterPlan(memory_decisions=20_000, redis_decisions=2_000),
+            MemoryPlan(mints=2_000, checkpoints=4),
+            3,
+        )
+    return MintPlan(), LimiterPlan(), MemoryPlan(), 10
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="the whole set in under a minute")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run these sections")
+    parser.add_argument(
+        "--variant",
+        default=None,
+        help="serve the gateway with candidate hot-path changes (see bench/variants.py)",
+    )
+    args = parser.parse_args(argv)
+    sections = args.only or list(SECTIONS)
+    mint_plan, limiter_plan, memory_plan, audio_runs = plans(args.quick)
+
+    started = time.monotonic()
+    load = os.getloadavg()[0]
+    print(
+        f"# realtime-gateway bench ({'quick' if args.quick else 'full'}), {os.cpu_count()} CPUs, "
+        f"load average {load:.2f} at start"
+        + (f", gateway variant {args.variant}" if args.variant else ""),
+        flush=True,
+    )
+    report = Report()
+    stack = Stack(args.variant)
+    try:
+        stack.start()
+        idle_kb = rss_kb(stack.gateway.pid)
+        under_load_kb = 0
+        if "mint" in sections:
+            mint = run_mint(stack, report, mint_plan)
+            under_load_kb = mint.gateway_rss_peak_kb
+        if "limiter" in sections:
+            run_limiter(report, limiter_plan, stack)
+        if "audio" in sections:
+            from bench.first_audio import run_first_audio
+
+            stack.restart_stub()
+            run_first_audio(stack, report, audio_runs)
+        if "memory" in sections:
+            run_memory(stack, report, memory_plan, idle_kb, under_load_kb)
+    except Exception as error:  # a benchmark reports what it could, never a traceback wall
+        print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        print(stack.logs_tail(), file=sys.stderr, flush=True)
+    finally:
+        stack.stop()
+    print()
+    print(report.table())
+    print(
+        f"# {time.monotonic() - started:.1f} s; load average {os.getloadavg()[0]:.2f} at end "
+        "(other work on this machine adds noise)",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
