@@ -51,7 +51,9 @@ async def time_decisions(
     return samples, denied
 
 
-async def concurrent_rate(hit: Callable[[str], Awaitable[Decision]], count: int, width: int) -> float:
+async def concurrent_rate(
+    hit: Callable[[str], Awaitable[Decision]], count: int, width: int
+) -> float:
     per_worker = count // width
 
     async def worker(slot: int) -> None:

@@ -43,9 +43,7 @@ class MintResult:
 
     @property
     def gateway_rss_peak_kb(self) -> int:
-        peaks = [
-            run["rss_kb_max"] for name, run in self.runs.items() if name.startswith("gateway")
-        ]
+        peaks = [run["rss_kb_max"] for name, run in self.runs.items() if name.startswith("gateway")]
         return max((peak for peak in peaks if peak), default=0)
 
 

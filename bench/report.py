@@ -64,9 +64,7 @@ class Report:
         self.figures: list[Figure] = []
         self.skipped: list[str] = []
 
-    def add(
-        self, name: str, value: float, target: Target | None = None, note: str = ""
-    ) -> Figure:
+    def add(self, name: str, value: float, target: Target | None = None, note: str = "") -> Figure:
         figure = Figure(name, value, target, note)
         self.figures.append(figure)
         print(figure.line(), flush=True)
