@@ -6,6 +6,7 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── Unauthorized          401 unauthorized        (+ WWW-Authenticate: Bearer)
     ├── NotFound              404 not_found
     ├── MethodNotAllowed      405 method_not_allowed
+    ├── RequestTimeout        408 request_timeout
     ├── PayloadTooLarge       413 payload_too_large
     ├── RateLimited           429 rate_limited        (+ Retry-After)
     ├── ProviderError         500 provider_error
@@ -55,6 +56,11 @@ class MethodNotAllowed(GatewayError):
     error_code = "method_not_allowed"
 
 
+class RequestTimeout(GatewayError):
+    status_code = 408
+    error_code = "request_timeout"
+
+
 class PayloadTooLarge(GatewayError):
     status_code = 413
     error_code = "payload_too_large"
@@ -82,6 +88,7 @@ ERROR_CODES: dict[str, type[GatewayError]] = {
         Unauthorized,
         NotFound,
         MethodNotAllowed,
+        RequestTimeout,
         PayloadTooLarge,
         RateLimited,
         ProviderError,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from realtime_gateway.errors import (
     PayloadTooLarge,
     ProviderError,
     RateLimited,
+    RequestTimeout,
     documented,
 )
 from realtime_gateway.logs import AUDIT_LOGGER
@@ -32,6 +34,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: documented("unauthorized: missing, unknown, revoked or expired credential"),
     404: documented("not_found: no such route"),
     405: documented("method_not_allowed: wrong method for the route"),
+    408: documented("request_timeout: the body did not arrive in time"),
     413: documented("payload_too_large: the body is over the limit"),
     429: documented("rate_limited: the tenant's session-creation rate is spent"),
     500: documented("provider_error: the provider refused, failed or did not answer"),
@@ -39,17 +42,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, at most `limit` bytes, arriving within `timeout` seconds (no slow drip)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"body is larger than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError as error:
+        raise RequestTimeout(f"body did not arrive within {timeout:g} s") from error
     return b"".join(chunks)
 
 
@@ -70,7 +78,9 @@ async def create_session(request: Request, tenant: TenantDep, runtime: RuntimeDe
     outcome = "created"
     session_id: str | None = None
     try:
-        raw = await read_body(request, runtime.settings.max_body_bytes)
+        raw = await read_body(
+            request, runtime.settings.max_body_bytes, runtime.settings.body_timeout
+        )
         session_request = parse_session_request(raw, runtime.rules)
         decision = await runtime.limiter.hit(tenant.name)
         record_decision(runtime, decision)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.fixtures.gateway import GatewayFactory, RunningGateway
+from tests.fixtures.processes import gateway_process, wait_until_port_free
 from tests.fixtures.provider import (
     BETA,
     FAULTS,
@@ -20,11 +21,9 @@ from tests.fixtures.provider import (
     PROVIDER_KEY,
     PROVIDER_TIMEOUT,
     ScriptedProvider,
-    gateway_process,
     redirect,
     reset_server,
     scripted_provider,
-    wait_until_port_free,
 )
 from tests.fixtures.servers import RedisServer, wait_for_port
 

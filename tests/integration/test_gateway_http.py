@@ -20,14 +20,16 @@ BODY = {"model": "gpt-realtime", "voice": "verse"}
 
 
 def post(
-    gateway: RunningGateway, body: Any = None, key: str | None = None, **kwargs: Any
+    gateway: RunningGateway,
+    body: Any = None,
+    key: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     return httpx.post(
         gateway.url("/realtime_session"),
         json=BODY if body is None else body,
-        headers=gateway.auth(key),
+        headers={**gateway.auth(key), **(headers or {})},
         timeout=10,
-        **kwargs,
     )
 
 
@@ -261,3 +263,62 @@ async def test_concurrent_creations_by_one_tenant_stop_at_the_limit(
             )
         )
     assert sorted(a.status_code for a in answers) == [200] * 3 + [429] * 9
+
+
+def test_a_body_that_drips_in_too_slowly_is_408(gateway_factory: GatewayFactory, stub: Any) -> None:
+    import socket
+
+    gateway = gateway_factory(
+        openai_api_key=stub.api_key,
+        provider_endpoint=stub.ga_endpoint,
+        allowed_endpoints=[stub.ga_endpoint],
+        body_timeout=0.5,
+    )
+    port = int(gateway.base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /realtime_session HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Authorization: Bearer {gateway.tenant_key}\r\n".encode()
+            + b'Content-Type: application/json\r\nContent-Length: 60\r\n\r\n{"model": '
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    assert b'"error_code":"request_timeout"' in body
+
+
+def test_cors_only_for_configured_origins(gateway_factory: GatewayFactory, stub: Any) -> None:
+    closed = gateway_factory(
+        openai_api_key=stub.api_key,
+        provider_endpoint=stub.ga_endpoint,
+        allowed_endpoints=[stub.ga_endpoint],
+    )
+    opened = gateway_factory(
+        openai_api_key=stub.api_key,
+        provider_endpoint=stub.ga_endpoint,
+        allowed_endpoints=[stub.ga_endpoint],
+        cors_origins=["https://console.example"],
+    )
+
+    def preflight(gateway: RunningGateway, origin: str) -> httpx.Response:
+        return httpx.options(
+            gateway.url("/realtime_session"),
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
+
+    allowed = preflight(opened, "https://console.example")
+    assert allowed.headers.get("access-control-allow-origin") == "https://console.example"
+    assert "access-control-allow-origin" not in preflight(opened, "https://evil.example").headers
+    assert "access-control-allow-origin" not in preflight(closed, "https://console.example").headers
+    answer = post(opened, headers={"Origin": "https://console.example"})
+    assert answer.headers["access-control-allow-origin"] == "https://console.example"
+    assert "ratelimit" in answer.headers["access-control-expose-headers"].lower()

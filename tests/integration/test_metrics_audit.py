@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.gateway import GatewayFactory, RunningGateway
+from tests.fixtures.processes import gateway_process
 from tests.fixtures.provider import (
     BETA,
     GA,
@@ -22,7 +23,6 @@ from tests.fixtures.provider import (
     PROVIDER_TIMEOUT,
     ScriptedProvider,
     error,
-    gateway_process,
     scripted_provider,
 )
 

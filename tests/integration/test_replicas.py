@@ -32,7 +32,7 @@ async def test_exactly_three_of_twelve_pass_across_two_replicas(
 ) -> None:
     env = replica_env(stub, redis_url)
     with contextlib.ExitStack() as stack:
-        replicas = [stack.enter_context(gateway_process(env, tmp_path)) for _ in range(2)]
+        replicas = [stack.enter_context(gateway_process(tmp_path, env)) for _ in range(2)]
         async with httpx.AsyncClient(timeout=10) as http:
 
             async def create(index: int, key: str) -> int:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import httpx
 
+from tests.fixtures.processes import gateway_process
 from tests.fixtures.provider import (
     BETA,
     FAULTS,
     GA,
     PROVIDER_KEY,
     PROVIDER_TIMEOUT,
-    gateway_process,
     redirect,
     reset_server,
     scripted_provider,

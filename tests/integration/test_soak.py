@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixtures.provider import GatewayProcess, gateway_env, gateway_process
+from tests.fixtures.processes import GatewayProcess, gateway_env, gateway_process
 from tests.fixtures.servers import free_port, wait_for_port
 
 MINTS = int(os.environ.get("RTG_SOAK_MINTS", "2000"))  # a multiple of 5: one share per tenant

@@ -1,4 +1,4 @@
-"""`realtime-gateway keys new`: a fresh key whose printed line configures a tenant that accepts it."""
+"""`realtime-gateway keys new`: a fresh key, and a config line for a tenant that accepts it."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ from realtime_gateway.errors import ProviderError
 
 log = logging.getLogger("realtime_gateway.provider")
 
-SECRET_LIKE = re.compile(r"\b(sk|ek|rk|sess)[-_][A-Za-z0-9_\-]{6,}|\b[A-Za-z0-9_\-]{32,}\b")
+# Whole keys and secrets, OpenAI's masked echoes of them (`sk-...abcd`), and any long token.
+SECRET_LIKE = re.compile(r"\b(?:sk|ek|rk)[-_][^\s\"',]*|\b[A-Za-z0-9_\-]{32,}\b")
 MAX_LOGGED_BODY = 500
 
 
