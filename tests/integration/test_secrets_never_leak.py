@@ -100,6 +100,8 @@ def test_secret_not_logged_nor_answered(
     assert len(minted) == 7
     needles = {"provider key": PROVIDER_KEY, "acme key": ACME_KEY, "globex key": GLOBEX_KEY}
     needles["unknown key"] = UNKNOWN_KEY
+    # OpenAI echoes a refused key masked, as `sk-...abcd`: not even its tail may be logged.
+    needles["masked provider key"] = f"...{PROVIDER_KEY[-4:]}"
     needles.update({f"client secret {i}": secret for i, secret in enumerate(minted)})
     # The audit and operational logs did say something: the grep is not of an empty file.
     assert written.count('"outcome"') >= 16
