@@ -3,6 +3,7 @@ dependencies that hand it to routes (tests override them through FastAPI, never 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -10,7 +11,9 @@ import httpx
 from fastapi import Depends, Request
 
 from realtime_gateway.allowlist import AllowList, normalise_url
+from realtime_gateway.audit import SessionRecord, record_session
 from realtime_gateway.auth import Authenticator, Tenant
+from realtime_gateway.errors import Unauthorized
 from realtime_gateway.metrics import GatewayMetrics
 from realtime_gateway.providers import UnknownWire, select_adapter
 from realtime_gateway.ratelimit import Limiter
@@ -62,9 +65,25 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def authenticated_tenant(request: Request, runtime: RuntimeDep) -> Tenant:
-    tenant = runtime.authenticator.authenticate(request.headers.get("authorization"))
-    request.state.tenant = tenant.name
-    return tenant
+    """The calling tenant; a refused credential is recorded (audit line, metrics) and raised."""
+    started = time.perf_counter()
+    try:
+        return runtime.authenticator.authenticate(request.headers.get("authorization"))
+    except Unauthorized as error:
+        record_session(
+            runtime.metrics,
+            SessionRecord(
+                None,
+                None,
+                None,
+                None,
+                None,
+                error.error_code,
+                error.status_code,
+                time.perf_counter() - started,
+            ),
+        )
+        raise
 
 
 TenantDep = Annotated[Tenant, Depends(authenticated_tenant)]

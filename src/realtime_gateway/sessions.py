@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from realtime_gateway.audit import SessionRecord, record_session
 from realtime_gateway.errors import (
     GatewayError,
     LimiterUnavailable,
@@ -20,14 +19,12 @@ from realtime_gateway.errors import (
     RequestTimeout,
     documented,
 )
-from realtime_gateway.logs import AUDIT_LOGGER
 from realtime_gateway.providers import MintedSession, MintRequest, select_adapter
 from realtime_gateway.ratelimit import Decision
 from realtime_gateway.requests import SessionRequest, SessionRequestSchema, parse_session_request
 from realtime_gateway.runtime import Runtime, RuntimeDep, TenantDep
 
 router = APIRouter()
-audit = logging.getLogger(AUDIT_LOGGER)
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: documented("invalid_request: the body is not a valid session request"),
@@ -75,7 +72,7 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
 async def create_session(request: Request, tenant: TenantDep, runtime: RuntimeDep) -> JSONResponse:
     started = time.perf_counter()
     session_request: SessionRequest | None = None
-    outcome = "created"
+    outcome, status = "created", 200
     session_id: str | None = None
     try:
         raw = await read_body(
@@ -97,28 +94,23 @@ async def create_session(request: Request, tenant: TenantDep, runtime: RuntimeDe
             headers={"Cache-Control": "no-store", **decision.headers()},
         )
     except GatewayError as error:
-        outcome = error.error_code
+        outcome, status = error.error_code, error.status_code
         if isinstance(error, LimiterUnavailable):
             runtime.metrics.limiter_failures.labels("deny").inc()
         raise
     finally:
-        elapsed = time.perf_counter() - started
-        runtime.metrics.request_seconds.labels(outcome).observe(elapsed)
-        model = session_request.model if session_request else None
-        runtime.metrics.sessions.labels(
-            runtime.metrics.tenant_label(tenant.name), runtime.metrics.model_label(model), outcome
-        ).inc()
-        audit.info(
-            "session request",
-            extra={
-                "tenant": tenant.name,
-                "model": model,
-                "voice": session_request.voice if session_request else None,
-                "endpoint_host": _host(session_request.endpoint) if session_request else None,
-                "session_id": session_id,
-                "outcome": outcome,
-                "latency_ms": round(elapsed * 1000, 2),
-            },
+        record_session(
+            runtime.metrics,
+            SessionRecord(
+                tenant=tenant.name,
+                model=session_request.model if session_request else None,
+                voice=session_request.voice if session_request else None,
+                endpoint=session_request.endpoint if session_request else None,
+                session_id=session_id,
+                outcome=outcome,
+                status=status,
+                elapsed=time.perf_counter() - started,
+            ),
         )
 
 
@@ -153,7 +145,3 @@ async def mint(runtime: Runtime, session_request: SessionRequest) -> MintedSessi
         raise
     finally:
         runtime.metrics.provider_seconds.labels(outcome).observe(time.perf_counter() - started)
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).netloc

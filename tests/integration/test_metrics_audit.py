@@ -112,6 +112,7 @@ def test_metrics_sessions_latency_limiter_with_bounded_labels(
 
 AUDIT_FIELDS = {
     "tenant",
+    "status",
     "model",
     "voice",
     "endpoint_host",
@@ -151,9 +152,19 @@ def test_audit_line_per_mint_never_the_secret(provider: ScriptedProvider, tmp_pa
                 post({"model": "gpt-realtime-mini", "voice": "verse"}),
                 post({"model": "gpt-realtime", "voice": "verse"}),
             ]
+            refused = http.post(
+                "/realtime_session",
+                json={"model": "gpt-realtime", "voice": "verse"},
+                headers={"Authorization": "Bearer not-a-tenant-key"},
+            )
     assert [a.status_code for a in answers] == [200, 200, 500, 400, 200, 429]
+    assert refused.status_code == 401
     lines = [json.loads(line) for line in audit_file.read_text().splitlines()]
-    assert len(lines) == len(answers)
+    assert len(lines) == len(answers) + 1
+    login = lines.pop()  # a refused login is recorded too, naming no tenant
+    assert (login["tenant"], login["outcome"], login["status"]) == (None, "unauthorized", 401)
+    assert "not-a-tenant-key" not in audit_file.read_text()
+    assert [line["status"] for line in lines] == [200, 200, 500, 400, 200, 429]
     for line in lines:
         assert AUDIT_FIELDS <= set(line)
         assert line["tenant"] == "acme"
