@@ -96,16 +96,31 @@ class Path_:
     snapshot_js: str
     hang_up: Callable[[], Awaitable[None]]
     samples: list[float] = field(default_factory=list)
+    phases: dict[str, list[float]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
 
-async def one_call(path: Path_) -> float | None:
+# The UI's Call leaves User Timing marks "rtg:<phase>" with ms after the click in `detail`, to
+# the millisecond (first audio itself is quantised by the 20 ms level sampling).
+PHASES_JS = """() => Object.fromEntries(performance.getEntriesByType("mark")
+  .filter((m) => m.name.startsWith("rtg:") && typeof m.detail === "number")
+  .map((m) => [m.name.slice(4), m.detail]))"""
+PHASES = ("minted", "offer", "answered", "connected")
+
+
+async def one_call(path: Path_, record: bool) -> float | None:
     page = path.page
     await page.bring_to_front()
+    await page.evaluate("() => performance.clearMarks()")
     await page.get_by_role("button", name=path.start_button).click(timeout=5000)
     try:
         await page.wait_for_function(path.ready_js, timeout=FIRST_AUDIO_TIMEOUT * 1000, polling=50)
         value = await page.evaluate(path.result_js)
+        if record:
+            marks: dict[str, float] = await page.evaluate(PHASES_JS)
+            for phase in PHASES:
+                if isinstance(marks.get(phase), int | float):
+                    path.phases.setdefault(phase, []).append(float(marks[phase]))
     except Exception as error:  # a timeout or a dead page: record it with the page's state
         snapshot = await page.evaluate(path.snapshot_js)
         path.failures.append(f"{type(error).__name__}: {json.dumps(snapshot)}")
@@ -181,7 +196,7 @@ async def measure(stack: Stack, runs: int, warmups: int) -> tuple[Path_, Path_]:
                     # Alternate which goes first, so drift in the machine's load hits both.
                     order = (ui, bare) if index % 2 == 0 else (bare, ui)
                     for path in order:
-                        value = await one_call(path)
+                        value = await one_call(path, index >= warmups)
                         if value is not None and index >= warmups:
                             path.samples.append(value)
                 return ui, bare
@@ -210,3 +225,12 @@ def run_first_audio(stack: Stack, report: Report, runs: int, warmups: int = 1) -
             spread += f", {len(path.failures)} failed"
         report.add(f"first_audio_{path.name}_median_ms", median, note=spread)
     report.add("first_audio_ratio", ui_median / bare_median, RATIO_TARGET, note="ui / bare")
+    for phase in PHASES:
+        if ui.phases.get(phase) and bare.phases.get(phase):
+            ui_phase = statistics.median(ui.phases[phase])
+            bare_phase = statistics.median(bare.phases[phase])
+            report.add(
+                f"first_audio_click_to_{phase}_ms_ui_minus_bare",
+                ui_phase - bare_phase,
+                note=f"medians: ui {ui_phase:.0f}, bare {bare_phase:.0f} (1 ms marks)",
+            )
