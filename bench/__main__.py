@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 
@@ -24,12 +25,34 @@ SECTIONS = ("mint", "limiter", "audio", "memory")
 def plans(quick: bool) -> tuple[MintPlan, LimiterPlan, MemoryPlan, int]:
     if quick:
         return (
-            MintPlan(warmup=0.5, duration=2.5, saturation_warmup=0.5, saturation_duration=2.0),
+            MintPlan(rounds=1, warmup=0.5, block=2.5, saturation_block=2.0),
             LimiterPlan(memory_decisions=20_000, redis_decisions=2_000),
             MemoryPlan(mints=2_000, checkpoints=4),
             3,
         )
     return MintPlan(), LimiterPlan(), MemoryPlan(), 10
+
+
+def source_version() -> str:
+    """The commit measured, and whether src/ differs from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown commit"
+    return commit + (" with uncommitted changes in src/" if dirty else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load = os.getloadavg()[0]
     print(
-        f"# realtime-gateway bench ({'quick' if args.quick else 'full'}), {os.cpu_count()} CPUs, "
-        f"load average {load:.2f} at start"
+        f"# realtime-gateway bench ({'quick' if args.quick else 'full'}) at {source_version()}, "
+        f"{os.cpu_count()} CPUs, load average {load:.2f} at start"
         + (f", gateway variant {args.variant}" if args.variant else ""),
         flush=True,
     )

@@ -285,6 +285,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "service_ms": summarize_ms(run.service),
         "dispatch_lag_max_ms": run.dispatch_lag_max * 1000,
         "rss_kb_max": max(rss_samples) if rss_samples else None,
+        "latencies_ms": [round(value * 1000, 4) for value in run.latencies] if args.samples else [],
         "rss_checkpoints": run.rss_kb,
     }
 
@@ -304,6 +305,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=120.0)
     parser.add_argument("--rss-pid", type=int, default=0, help="sample this process's VmRSS")
     parser.add_argument("--rss-every", type=int, default=0, help="closed loop: RSS every N")
+    parser.add_argument("--samples", action="store_true", help="include every latency (ms)")
     args = parser.parse_args(argv)
     if args.host != "127.0.0.1":
         parser.error("the load generator only talks to 127.0.0.1")
@@ -337,6 +339,7 @@ def run_loadgen(
     requests: int = 0,
     rss_pid: int = 0,
     rss_every: int = 0,
+    samples: bool = False,
 ) -> dict[str, Any]:
     """Run the generator in a child process and return its JSON result."""
     command = [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--path", path]
@@ -345,7 +348,7 @@ def run_loadgen(
     command += ["--body", body, "--connections", str(connections), "--rate", str(rate)]
     command += ["--warmup", str(warmup), "--duration", str(duration)]
     command += ["--requests", str(requests), "--rss-pid", str(rss_pid)]
-    command += ["--rss-every", str(rss_every)]
+    command += ["--rss-every", str(rss_every)] + (["--samples"] if samples else [])
     limit = warmup + duration + 60.0 if requests == 0 else 180.0
     finished = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=limit, check=False

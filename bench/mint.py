@@ -1,7 +1,10 @@
 """Mint overhead: `POST /realtime_session` through the gateway against the stub's own
 `POST /v1/realtime/client_secrets`, at a fixed offered load and at saturation.
 
-Each phase gets a freshly started stub, so neither path inherits the other's secret store.
+The two paths run in alternating blocks (direct, gateway, gateway, direct, ...) so drift in the
+machine's load hits both alike, and every block gets a freshly started stub: the stub scans its
+whole secret store on every mint, so a stub that has minted for a while is slower, and neither
+path may inherit the other's store.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.loadgen import run_loadgen
+from bench.loadgen import run_loadgen, summarize_ms
 from bench.procs import (
     PROVIDER_KEY,
     Stack,
@@ -22,6 +25,7 @@ from bench.procs import (
 )
 from bench.report import Report, Target
 
+PATHS = ("direct", "gateway")
 PERCENTILES = ("p50", "p90", "p99", "max")
 OVERHEAD_TARGETS = {"p50": Target("<=", 1.0), "p99": Target("<=", 5.0)}
 SATURATION_RATIO_TARGET = Target(">=", 0.5)
@@ -30,21 +34,57 @@ SATURATION_RATIO_TARGET = Target(">=", 0.5)
 @dataclass(frozen=True)
 class MintPlan:
     rate: float = 200.0
-    warmup: float = 2.0
-    duration: float = 10.0
-    saturation_warmup: float = 2.0
-    saturation_duration: float = 8.0
+    rounds: int = 3  # each round: one block per path
+    warmup: float = 1.0
+    block: float = 10.0 / 3  # measured seconds per open-loop block
+    saturation_warmup: float = 0.5
+    saturation_block: float = 2.5
     connections: int = 16
 
 
 @dataclass
+class Pooled:
+    """One path's blocks taken together."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def latency_ms(self) -> dict[str, float]:
+        pooled = [value / 1000 for run in self.runs for value in run["latencies_ms"]]
+        return summarize_ms(pooled)
+
+    @property
+    def throughput(self) -> float:
+        seconds = sum(run["seconds"] for run in self.runs)
+        return sum(run["ok"] for run in self.runs) / seconds if seconds else math.nan
+
+    def cpu_us_per_request(self, process: str) -> float:
+        total = sum(run["total_completed"] for run in self.runs)
+        used = sum(run["cpu_seconds"][process] for run in self.runs)
+        return used / total * 1e6 if total else math.nan
+
+    @property
+    def errors(self) -> int:
+        return sum(run["completed"] - run["ok"] + run["failures"] for run in self.runs)
+
+    @property
+    def dispatch_lag_max_ms(self) -> float:
+        return max((run["dispatch_lag_max_ms"] for run in self.runs), default=math.nan)
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(run["seconds"] for run in self.runs))
+
+
+@dataclass
 class MintResult:
-    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    open_loop: dict[str, Pooled] = field(default_factory=dict)
+    saturation: dict[str, Pooled] = field(default_factory=dict)
 
     @property
     def gateway_rss_peak_kb(self) -> int:
-        peaks = [run["rss_kb_max"] for name, run in self.runs.items() if name.startswith("gateway")]
-        return max((peak for peak in peaks if peak), default=0)
+        runs = self.open_loop["gateway"].runs + self.saturation["gateway"].runs
+        return max((run["rss_kb_max"] or 0 for run in runs), default=0)
 
 
 def check_paths(stack: Stack) -> None:
@@ -63,9 +103,12 @@ def check_paths(stack: Stack) -> None:
         )
 
 
-def _load(stack: Stack, path: str, rate: float, plan: MintPlan) -> dict[str, Any]:
+def block(
+    stack: Stack, path: str, *, rate: float, warmup: float, duration: float, connections: int
+) -> dict[str, Any]:
+    """One fresh stub, one load generator run on one path, with the CPU each process used."""
+    stack.restart_stub()
     through_gateway = path == "gateway"
-    saturate = rate == 0
     pids = {"stub": stack.stub.pid, "gateway": stack.gateway.pid}
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     run = run_loadgen(
@@ -73,76 +116,95 @@ def _load(stack: Stack, path: str, rate: float, plan: MintPlan) -> dict[str, Any
         path="/realtime_session" if through_gateway else "/v1/realtime/client_secrets",
         tokens=tenant_keys() if through_gateway else [PROVIDER_KEY],
         body=gateway_body() if through_gateway else direct_body(),
-        connections=plan.connections,
+        connections=connections,
         rate=rate,
-        warmup=plan.saturation_warmup if saturate else plan.warmup,
-        duration=plan.saturation_duration if saturate else plan.duration,
+        warmup=warmup,
+        duration=duration,
         rss_pid=stack.gateway.pid if through_gateway else 0,
+        samples=True,
     )
     # CPU time per request barely depends on what else the machine runs, unlike wall time.
-    total = max(1, run["total_completed"])
-    run["cpu_us_per_request"] = {
-        name: (cpu_seconds(pid) - cpu_before[name]) / total * 1e6 for name, pid in pids.items()
-    }
+    run["cpu_seconds"] = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
     return run
 
 
-def _errors(run: dict[str, Any]) -> int:
-    return int(run["completed"] - run["ok"] + run["failures"])
+def alternate(
+    stack: Stack, plan: MintPlan, *, rate: float, warmup: float, duration: float
+) -> dict[str, Pooled]:
+    pooled = {path: Pooled() for path in PATHS}
+    for round_index in range(plan.rounds):
+        order = PATHS if round_index % 2 == 0 else PATHS[::-1]
+        for path in order:
+            pooled[path].runs.append(
+                block(
+                    stack,
+                    path,
+                    rate=rate,
+                    warmup=warmup,
+                    duration=duration,
+                    connections=plan.connections,
+                )
+            )
+    return pooled
 
 
 def run_mint(stack: Stack, report: Report, plan: MintPlan) -> MintResult:
-    result = MintResult()
     check_paths(stack)
-    phases = [
-        ("direct_open", "direct", plan.rate),
-        ("gateway_open", "gateway", plan.rate),
-        ("direct_saturation", "direct", 0.0),
-        ("gateway_saturation", "gateway", 0.0),
-    ]
-    for index, (name, path, rate) in enumerate(phases):
-        if index:
-            stack.restart_stub()
-        result.runs[name] = _load(stack, path, rate, plan)
+    result = MintResult()
+    result.open_loop = alternate(
+        stack, plan, rate=plan.rate, warmup=plan.warmup, duration=plan.block
+    )
+    result.saturation = alternate(
+        stack, plan, rate=0.0, warmup=plan.saturation_warmup, duration=plan.saturation_block
+    )
 
-    direct, gateway = result.runs["direct_open"], result.runs["gateway_open"]
-    rate_note = f"{plan.rate:g} req/s offered, {plan.duration:g} s"
-    for path, run in (("direct", direct), ("gateway", gateway)):
+    direct, gateway = result.open_loop["direct"], result.open_loop["gateway"]
+    direct_ms, gateway_ms = direct.latency_ms, gateway.latency_ms
+    note = f"{plan.rate:g} req/s offered, {direct.seconds:.1f} s per path, {plan.rounds} block(s)"
+    for path, latency in (("direct", direct_ms), ("gateway", gateway_ms)):
         for p in PERCENTILES:
-            report.add(f"mint_{path}_{p}_ms", run["latency_ms"][p], note=rate_note)
+            report.add(f"mint_{path}_{p}_ms", latency[p], note=note if p == "p50" else "")
     for p in PERCENTILES:
-        overhead = gateway["latency_ms"][p] - direct["latency_ms"][p]
-        report.add(f"mint_overhead_{p}_ms", overhead, OVERHEAD_TARGETS.get(p))
+        report.add(
+            f"mint_overhead_{p}_ms",
+            gateway_ms[p] - direct_ms[p],
+            OVERHEAD_TARGETS.get(p),
+            note="gateway - direct" if p == "p50" else "",
+        )
     report.add(
         "mint_open_loop_achieved_per_s",
-        min(direct["throughput"], gateway["throughput"]),
-        note=f"the lower of both paths; generator lag max "
-        f"{max(direct['dispatch_lag_max_ms'], gateway['dispatch_lag_max_ms']):.1f} ms",
+        min(direct.throughput, gateway.throughput),
+        note=f"the lower path; generator lag max "
+        f"{max(direct.dispatch_lag_max_ms, gateway.dispatch_lag_max_ms):.1f} ms",
     )
 
-    direct_sat = result.runs["direct_saturation"]
-    gateway_sat = result.runs["gateway_saturation"]
-    sat_note = f"closed loop, {plan.connections} connections, {plan.saturation_duration:g} s"
-    report.add("mint_direct_saturation_per_s", direct_sat["throughput"], note=sat_note)
-    report.add("mint_gateway_saturation_per_s", gateway_sat["throughput"], note=sat_note)
-    ratio = (
-        gateway_sat["throughput"] / direct_sat["throughput"]
-        if direct_sat["throughput"]
-        else math.nan
+    direct_sat, gateway_sat = result.saturation["direct"], result.saturation["gateway"]
+    sat_note = f"closed loop, {plan.connections} connections, {direct_sat.seconds:.1f} s per path"
+    report.add("mint_direct_saturation_per_s", direct_sat.throughput, note=sat_note)
+    report.add("mint_gateway_saturation_per_s", gateway_sat.throughput)
+    report.add(
+        "mint_saturation_ratio",
+        gateway_sat.throughput / direct_sat.throughput,
+        SATURATION_RATIO_TARGET,
+        note="gateway / direct",
     )
-    report.add("mint_saturation_ratio", ratio, SATURATION_RATIO_TARGET)
-    for path, run in (("direct", direct_sat), ("gateway", gateway_sat)):
-        report.add(f"mint_{path}_saturation_p50_ms", run["latency_ms"]["p50"])
-        report.add(f"mint_{path}_saturation_p99_ms", run["latency_ms"]["p99"])
-    stub_cpu = direct_sat["cpu_us_per_request"]["stub"]
-    gateway_cpu = gateway_sat["cpu_us_per_request"]["gateway"]
+    for path, pooled in (("direct", direct_sat), ("gateway", gateway_sat)):
+        latency = pooled.latency_ms
+        report.add(f"mint_{path}_saturation_p50_ms", latency["p50"])
+        report.add(f"mint_{path}_saturation_p99_ms", latency["p99"])
+    stub_cpu = direct_sat.cpu_us_per_request("stub")
+    gateway_cpu = gateway_sat.cpu_us_per_request("gateway")
     report.add("mint_stub_cpu_us_per_mint", stub_cpu, note="stub process, direct saturation")
     report.add("mint_gateway_cpu_us_per_mint", gateway_cpu, note="gateway process alone")
     report.add(
         "mint_cpu_capacity_ratio",
         stub_cpu / gateway_cpu if gateway_cpu else math.nan,
-        note="stub CPU per mint / gateway CPU per mint: the saturation ratio on idle cores",
+        note="stub CPU / gateway CPU per mint: the saturation ratio if each had its own core",
     )
-    errors = sum(_errors(run) for run in result.runs.values())
+    errors = sum(
+        pooled.errors
+        for phase in (result.open_loop, result.saturation)
+        for pooled in phase.values()
+    )
     report.add("mint_errors", float(errors), Target("==", 0.0), note="non-200 or failed, all runs")
     return result
