@@ -160,7 +160,7 @@ class AiohttpClient:
 
     def __init__(self) -> None:
         try:
-            import aiohttp
+            import aiohttp  # type: ignore[import-not-found,unused-ignore]
         except ImportError as error:  # pragma: no cover - an optional experiment
             raise SystemExit("the aiohttp-client variant needs `pip install aiohttp`") from error
         self._aiohttp = aiohttp
