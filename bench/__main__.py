@@ -1,8 +1,10 @@
-"""`python -m bench [--quick] [--only SECTION ...]`: every figure side by side, in one run.
+"""`python -m bench [--quick] [--only SECTION ...] [--variant V]`: every figure side by side.
 
 Sections: mint (overhead and saturation), limiter, audio (time to first audio in Chromium),
 memory (gateway RSS). Prints one `name=value [target ok|MISSED]` line per figure as it is
-measured, then a table of figures against targets. Benchmarks print; they never fail.
+measured, then a table of figures against targets. Benchmarks print; they never fail (exit 0).
+`--variant` serves the gateway with candidate hot-path changes (bench/variants.py);
+`python -m bench.profile` samples the gateway under load with py-spy.
 """
 
 from __future__ import annotations
