@@ -17,7 +17,8 @@ from aiortc.mediastreams import MediaStreamError
 from realtime_gateway import ice
 from realtime_gateway.audio import Samples, dbfs
 from realtime_gateway.client import IceTimeoutError, SdpRefusedError, Session
-from realtime_gateway.client_media import SAMPLE_RATE, FrameConverter, PacedAudioTrack
+from realtime_gateway.client_media import FrameConverter, PacedAudioTrack
+from realtime_gateway.tracks import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from realtime_gateway.client import GatewayClient

@@ -3,21 +3,14 @@ silence), and the conversion of received frames to int16 mono 48 kHz samples."""
 
 from __future__ import annotations
 
-import asyncio
-import fractions
-import time
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from realtime_gateway.audio import Samples, read_wav
-
-SAMPLE_RATE = 48_000
-FRAME_SAMPLES = 960  # 20 ms at 48 kHz
-_TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+from realtime_gateway.tracks import FRAME_SAMPLES, SAMPLE_RATE, PacedTrack
 
 
 def resample(samples: Samples, rate: int, target: int = SAMPLE_RATE) -> Samples:
@@ -36,41 +29,25 @@ def load_input(path: str | Path) -> Samples:
     return resample(samples, rate)
 
 
-class PacedAudioTrack(MediaStreamTrack):
-    """Plays the given samples in real time, then silence, as 20 ms s16 mono 48 kHz frames."""
-
-    kind = "audio"
+class PacedAudioTrack(PacedTrack):
+    """Plays the given samples in real time, then silence."""
 
     def __init__(self, samples: Samples | None = None) -> None:
         super().__init__()
         self._samples = samples if samples is not None else np.zeros(0, dtype=np.int16)
         self._sent = 0
-        self._start: float | None = None
-        self.frames_sent = 0
 
     @property
     def input_done(self) -> bool:
         """True once every sample of the input has been handed to the sender."""
         return self._sent >= self._samples.size
 
-    async def recv(self) -> Any:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            due = self._start + self.frames_sent * FRAME_SAMPLES / SAMPLE_RATE
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+    def next_chunk(self) -> Samples:
         chunk = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         piece = self._samples[self._sent : self._sent + FRAME_SAMPLES]
         chunk[: piece.size] = piece
         self._sent += piece.size
-        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self.frames_sent * FRAME_SAMPLES
-        frame.time_base = _TIME_BASE
-        self.frames_sent += 1
-        return frame
+        return chunk
 
 
 class FrameConverter:

@@ -34,7 +34,8 @@ from realtime_gateway.client import (
     SdpRefusedError,
     UnauthorizedError,
 )
-from realtime_gateway.client_media import SAMPLE_RATE, load_input
+from realtime_gateway.client_media import load_input
+from realtime_gateway.tracks import SAMPLE_RATE
 
 EXIT_OK = 0
 EXIT_OTHER = 1

@@ -15,7 +15,7 @@ from realtime_gateway.client import (
     RateLimitedError,
     UnauthorizedError,
 )
-from realtime_gateway.client_media import SAMPLE_RATE
+from realtime_gateway.tracks import SAMPLE_RATE
 
 MODEL = "gpt-realtime"
 VOICE = "verse"

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import fractions
 import io
 import logging
 import shutil
 import subprocess
 import threading
-import time
 import wave
 from collections import deque
 
-import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from realtime_gateway.audio import Samples
+from realtime_gateway.tracks import FRAME_SAMPLES, SAMPLE_RATE, PacedTrack
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 48000
-FRAME_SAMPLES = 960  # 20 ms at 48 kHz
 TARGET_RMS = 0.12  # loud enough to be heard, far from clipping
 
 # OpenAI voice names -> espeak-ng variants of a similar register; unknown voices use "alloy"'s.
@@ -123,20 +117,14 @@ def _normalise(data: np.ndarray) -> Samples:
     return np.clip(data * 32767.0, -32768, 32767).astype(np.int16)
 
 
-class SpeakingTrack(MediaStreamTrack):
+class SpeakingTrack(PacedTrack):
     """An outgoing audio track: queued speech, else silence, in 20 ms frames paced in real time."""
-
-    kind = "audio"
 
     def __init__(self) -> None:
         super().__init__()
         self._queue: deque[Samples] = deque()
         self._current: Samples | None = None
         self._offset = 0
-        self._start: float | None = None
-        self._timestamp = 0
-        self._time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self.frames_sent = 0
         self.speech_frames_sent = 0
 
     def say(self, samples: Samples) -> float:
@@ -156,25 +144,7 @@ class SpeakingTrack(MediaStreamTrack):
     def speaking(self) -> bool:
         return self._current is not None or bool(self._queue)
 
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._timestamp += FRAME_SAMPLES
-            wait = self._start + self._timestamp / SAMPLE_RATE - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        chunk = self._next_chunk()
-        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._timestamp
-        frame.time_base = self._time_base
-        self.frames_sent += 1
-        return frame
-
-    def _next_chunk(self) -> Samples:
+    def next_chunk(self) -> Samples:
         out = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         filled = 0
         while filled < FRAME_SAMPLES:
