@@ -45,6 +45,18 @@ def test_secrets_are_unique() -> None:
     assert len(values) == 200
 
 
+def test_expired_secrets_are_forgotten_as_new_ones_are_minted() -> None:
+    clock = FakeClock()
+    store = SecretStore(clock)
+    short = [store.mint(ttl_seconds=10, model="m", voice="v") for _ in range(50)]
+    long = store.mint(ttl_seconds=600, model="m", voice="v")
+    clock.now += 11
+    store.mint(ttl_seconds=10, model="m", voice="v")
+    assert len(store) == 2  # the long-lived secret and the newest one
+    assert store.lookup(short[0].value) == (None, "unknown")
+    assert store.lookup(long.value)[1] == "ok"
+
+
 def test_raw_sdp_offer() -> None:
     assert parse_offer("application/sdp", SDP.encode()).sdp == SDP
 

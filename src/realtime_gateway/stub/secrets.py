@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import secrets
 import threading
 from collections.abc import Callable
@@ -28,6 +29,8 @@ class SecretStore:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._secrets: dict[str, MintedSecret] = {}
+        # Soonest expiry first, so pruning on each mint costs only what has expired.
+        self._expiries: list[tuple[float, str]] = []
         # The app's loop mints while test threads may read; keep the dict consistent.
         self._lock = threading.Lock()
 
@@ -51,6 +54,7 @@ class SecretStore:
         with self._lock:
             self._prune()
             self._secrets[minted.value] = minted
+            heapq.heappush(self._expiries, (minted.expires_at, minted.value))
         return minted
 
     def lookup(self, value: str) -> tuple[MintedSecret | None, str]:
@@ -70,8 +74,9 @@ class SecretStore:
 
     def _prune(self) -> None:
         now = self._clock()
-        for value in [v for v, s in self._secrets.items() if now >= s.expires_at]:
-            del self._secrets[value]
+        while self._expiries and now >= self._expiries[0][0]:
+            _, value = heapq.heappop(self._expiries)
+            self._secrets.pop(value, None)
 
 
 def new_id(prefix: str) -> str:
