@@ -1,32 +1,19 @@
-"""Stand-ins for `httpx.AsyncClient.post` on the gateway's provider call, for `bench.variants`.
-
-`post_json` calls `http.post(url, headers=, json=, timeout=, follow_redirects=False)` and reads
-`status_code`, `text` and `json()`, catching httpx's exceptions; both clients here keep that
-contract, so the gateway runs unmodified on top of them. Bench-only: not hardened for the
-internet (the lean one speaks plain http to loopback, which is all the stub needs).
+"""A minimal keep-alive HTTP/1.1 client behind the gateway's `Transport` seam, for
+`bench.variants`: the floor of what a provider call can cost, to compare aiohttp against.
+Bench-only: plain http to loopback, no redirects, not hardened for the internet.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
-
-class Answer:
-    def __init__(self, status_code: int, content: bytes) -> None:
-        self.status_code = status_code
-        self.content = content
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return json.loads(self.content)
+from realtime_gateway.providers.transport import (
+    UpstreamAnswer,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 
 
 class _Connection(asyncio.Protocol):
@@ -105,20 +92,13 @@ class LeanClient:
         protocol.transport = transport
         return protocol
 
-    async def post(
-        self,
-        url: str,
-        *,
-        headers: dict[str, str],
-        json: Any,
-        timeout: float,
-        follow_redirects: bool = False,
-    ) -> Answer:
+    async def post_json(
+        self, url: str, *, headers: dict[str, str], body: bytes, timeout: float
+    ) -> UpstreamAnswer:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
-            raise httpx.UnsupportedProtocol(f"the lean client speaks http:// only, not {url!r}")
+            raise UpstreamUnreachable(f"the lean client speaks http:// only, not {url!r}")
         host, port = parts.hostname, parts.port or 80
-        body = _dumps(json)
         lines = [f"POST {parts.path or '/'} HTTP/1.1", f"Host: {parts.netloc}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}", "", ""]
@@ -126,75 +106,26 @@ class LeanClient:
         try:
             connection = await self._connection(host, port, timeout)
         except TimeoutError as error:
-            raise httpx.ConnectTimeout("connect timed out") from error
+            raise UpstreamTimeout from error
         except OSError as error:
-            raise httpx.ConnectError(str(error)) from error
+            raise UpstreamUnreachable(type(error).__name__) from error
         try:
             status, content = await asyncio.wait_for(connection.exchange(payload), timeout)
         except TimeoutError as error:
             connection.transport.close()
-            raise httpx.ReadTimeout("read timed out") from error
+            raise UpstreamTimeout from error
         except (OSError, ValueError) as error:
             connection.transport.close()
-            raise httpx.ReadError(str(error)) from error
+            raise UpstreamUnreachable(type(error).__name__) from error
         idle = self._idle.setdefault((host, port), [])
         if connection.reusable and len(idle) < self._max_idle:
             idle.append(connection)
         else:
             connection.transport.close()
-        return Answer(status, content)
+        return UpstreamAnswer(status, content)
 
     async def aclose(self) -> None:
         for idle in self._idle.values():
             for connection in idle:
                 connection.transport.close()
         self._idle.clear()
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-class AiohttpClient:
-    """aiohttp's pooled ClientSession behind the same `post` contract."""
-
-    def __init__(self) -> None:
-        try:
-            import aiohttp  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as error:  # pragma: no cover - an optional experiment
-            raise SystemExit("the aiohttp-client variant needs `pip install aiohttp`") from error
-        self._aiohttp = aiohttp
-        self._session: Any = None
-
-    async def post(
-        self,
-        url: str,
-        *,
-        headers: dict[str, str],
-        json: Any,
-        timeout: float,
-        follow_redirects: bool = False,
-    ) -> Answer:
-        aiohttp = self._aiohttp
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=200, limit_per_host=200),
-                trust_env=False,
-            )
-        try:
-            async with self._session.post(
-                url,
-                data=_dumps(json),
-                headers={**headers, "Content-Type": "application/json"},
-                timeout=aiohttp.ClientTimeout(total=timeout),
-                allow_redirects=follow_redirects,
-            ) as response:
-                return Answer(response.status, await response.read())
-        except TimeoutError as error:
-            raise httpx.ReadTimeout("provider timed out") from error
-        except aiohttp.ClientError as error:
-            raise httpx.ConnectError(str(error)) from error
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -21,8 +20,9 @@ from realtime_gateway import __version__
 from realtime_gateway.auth import Authenticator
 from realtime_gateway.errors import ERROR_CODES, GatewayError, InvalidRequest, documented
 from realtime_gateway.metrics import GatewayMetrics
+from realtime_gateway.providers.transport import AiohttpTransport, Transport
 from realtime_gateway.ratelimit import Limiter, build_limiter
-from realtime_gateway.runtime import Runtime, RuntimeDep, build_http_client, build_rules
+from realtime_gateway.runtime import Runtime, RuntimeDep, build_rules
 from realtime_gateway.sessions import router as sessions_router
 from realtime_gateway.settings import Settings
 
@@ -63,10 +63,11 @@ async def on_unexpected_error(request: Request, error: Exception) -> Response:
 def create_app(
     settings: Settings,
     *,
-    http_client: httpx.AsyncClient | None = None,
+    transport: Transport | None = None,
     limiter: Limiter | None = None,
 ) -> FastAPI:
-    """The gateway. `http_client` and `limiter` are seams for tests and benchmarks."""
+    """The gateway. `transport` (the provider HTTP client) and `limiter` are seams for tests
+    and benchmarks; when given, their owner closes them."""
     authenticator = Authenticator(settings)
     rules = build_rules(settings)
     metrics = GatewayMetrics(settings, authenticator.key_tenants)
@@ -79,7 +80,7 @@ def create_app(
             rules=rules,
             metrics=metrics,
             limiter=limiter or build_limiter(settings),
-            http=http_client or build_http_client(),
+            transport=transport or AiohttpTransport(),
         )
         app.state.runtime = runtime
         try:
@@ -87,8 +88,8 @@ def create_app(
         finally:
             if limiter is None:
                 await runtime.limiter.aclose()
-            if http_client is None:
-                await runtime.http.aclose()
+            if transport is None:
+                await runtime.transport.aclose()
 
     app = FastAPI(
         title="Realtime Gateway",

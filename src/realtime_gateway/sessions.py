@@ -130,7 +130,7 @@ async def mint(runtime: Runtime, session_request: SessionRequest) -> MintedSessi
     outcome = "ok"
     try:
         return await adapter.mint(
-            runtime.http,
+            runtime.transport,
             MintRequest(
                 endpoint=target,
                 model=session_request.model,

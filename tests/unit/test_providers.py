@@ -1,21 +1,26 @@
 """Provider adapters: the wire each one sends and how its answer is normalised.
 
-httpx's MockTransport is the transport seam (no monkeypatching); the integration tests run the
-same adapters against real servers.
+`Transport` is the seam: a scripted transport here (no monkeypatching); the integration tests
+run the same adapters over aiohttp against real servers.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
 from realtime_gateway.errors import ProviderError
 from realtime_gateway.providers import MintRequest, select_adapter
 from realtime_gateway.providers.base import redact
+from realtime_gateway.providers.transport import (
+    UpstreamAnswer,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 
 GA = "https://api.openai.com/v1/realtime/client_secrets"
 BETA = "https://api.openai.com/v1/realtime/sessions"
@@ -23,21 +28,45 @@ AZURE = "https://contoso.openai.azure.com/openai/v1/realtime/client_secrets"
 LOCAL_BETA = "http://127.0.0.1:8090/v1/realtime/sessions"
 KEY = "sk-provider-key-0123456789abcdef"
 
-Handler = Callable[[httpx.Request], httpx.Response]
+
+@dataclass
+class Sent:
+    url: str
+    headers: dict[str, str]
+    content: bytes
+
+
+Handler = Callable[[Sent], UpstreamAnswer]
+
+
+class ScriptedTransport:
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    async def post_json(
+        self, url: str, *, headers: dict[str, str], body: bytes, timeout: float
+    ) -> UpstreamAnswer:
+        return self.handler(Sent(url, {k.lower(): v for k, v in headers.items()}, body))
+
+    async def aclose(self) -> None:
+        pass
+
+
+def answer(status: int, body: Any = None, text: str | None = None) -> UpstreamAnswer:
+    return UpstreamAnswer(status, (text if text is not None else json.dumps(body)).encode())
 
 
 async def mint(endpoint: str, handler: Handler, timeout: float = 5.0) -> Any:
     adapter, target = select_adapter(endpoint)
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        return await adapter.mint(
-            http, MintRequest(target, "gpt-realtime", "verse", KEY, 60, timeout)
-        )
+    return await adapter.mint(
+        ScriptedTransport(handler), MintRequest(target, "gpt-realtime", "verse", KEY, 60, timeout)
+    )
 
 
-def ga_answer(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(
+def ga_answer(request: Sent) -> UpstreamAnswer:
+    return answer(
         200,
-        json={
+        {
             "value": "ek_secret",
             "expires_at": 1760032800,
             "session": {
@@ -51,14 +80,14 @@ def ga_answer(request: httpx.Request) -> httpx.Response:
 
 
 async def test_seed_beta_url_is_served_through_ga() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[Sent] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Sent) -> UpstreamAnswer:
         seen.append(request)
         return ga_answer(request)
 
     session = await mint(BETA, handler)
-    assert str(seen[0].url) == GA
+    assert seen[0].url == GA
     assert json.loads(seen[0].content) == {
         "expires_after": {"anchor": "created_at", "seconds": 60},
         "session": {
@@ -76,9 +105,9 @@ async def test_seed_beta_url_is_served_through_ga() -> None:
 
 
 async def test_azure_uses_api_key_header_and_its_calls_path() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[Sent] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Sent) -> UpstreamAnswer:
         seen.append(request)
         return ga_answer(request)
 
@@ -89,13 +118,13 @@ async def test_azure_uses_api_key_header_and_its_calls_path() -> None:
 
 
 async def test_beta_shape_against_a_compatible_server() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[Sent] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Sent) -> UpstreamAnswer:
         seen.append(request)
-        return httpx.Response(
+        return answer(
             200,
-            json={
+            {
                 "id": "sess_b",
                 "model": "gpt-realtime",
                 "voice": "verse",
@@ -129,11 +158,10 @@ def test_unknown_wire_is_refused() -> None:
     ],
 )
 async def test_provider_refusals_become_our_message(status: int, message: str) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
+    def handler(request: Sent) -> UpstreamAnswer:
+        return answer(
             status,
-            headers={"location": "https://elsewhere.example/"},
-            json={
+            {
                 "error": {
                     "message": "Incorrect API key provided: sk-prov****cdef",
                     "type": "invalid_request_error",
@@ -150,30 +178,30 @@ async def test_provider_refusals_become_our_message(status: int, message: str) -
 
 
 @pytest.mark.parametrize(
-    ("answer", "detail"),
+    ("reply", "detail"),
     [
-        (httpx.Response(200, text="<html>oops</html>"), "not JSON"),
-        (httpx.Response(200, json=[1]), "not a JSON object"),
-        (httpx.Response(200, json={"expires_at": 1, "session": {}}), "no value"),
+        (answer(200, text="<html>oops</html>"), "not JSON"),
+        (answer(200, [1]), "not a JSON object"),
+        (answer(200, {"expires_at": 1, "session": {}}), "no value"),
         (
-            httpx.Response(200, json={"value": "ek", "expires_at": "soon", "session": {}}),
+            answer(200, {"value": "ek", "expires_at": "soon", "session": {}}),
             "expires_at",
         ),
-        (httpx.Response(200, json={"value": "ek", "expires_at": 1}), "no session"),
+        (answer(200, {"value": "ek", "expires_at": 1}), "no session"),
     ],
 )
-async def test_malformed_answers_are_provider_errors(answer: httpx.Response, detail: str) -> None:
+async def test_malformed_answers_are_provider_errors(reply: UpstreamAnswer, detail: str) -> None:
     with pytest.raises(ProviderError, match="malformed session") as raised:
-        await mint(GA, lambda request: answer)
+        await mint(GA, lambda request: reply)
     assert detail in str(raised.value)
 
 
 async def test_timeout_and_unreachable() -> None:
-    def hang(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("slow", request=request)
+    def hang(request: Sent) -> UpstreamAnswer:
+        raise UpstreamTimeout
 
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
+    def refuse(request: Sent) -> UpstreamAnswer:
+        raise UpstreamUnreachable("ConnectionRefusedError")
 
     with pytest.raises(ProviderError, match=r"^OpenAI did not answer within 2.5 s$"):
         await mint(GA, hang, timeout=2.5)

@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, Protocol
 
-import httpx
-
 from realtime_gateway.errors import ProviderError
+from realtime_gateway.providers.transport import Transport, UpstreamTimeout, UpstreamUnreachable
 
 log = logging.getLogger("realtime_gateway.provider")
 
@@ -66,7 +65,7 @@ class MintRequest:
 class ProviderAdapter(Protocol):
     wire: str
 
-    async def mint(self, http: httpx.AsyncClient, request: MintRequest) -> MintedSession: ...
+    async def mint(self, transport: Transport, request: MintRequest) -> MintedSession: ...
 
 
 def iso_utc(moment: datetime) -> str:
@@ -100,7 +99,7 @@ def reason_phrase(status: int) -> str:
 
 
 async def post_json(
-    http: httpx.AsyncClient,
+    transport: Transport,
     url: str,
     *,
     headers: dict[str, str],
@@ -110,38 +109,34 @@ async def post_json(
 ) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        response = await http.post(
-            url, headers=headers, json=body, timeout=timeout, follow_redirects=False
+        response = await transport.post_json(
+            url, headers=headers, body=json.dumps(body).encode(), timeout=timeout
         )
-    except httpx.TimeoutException as error:
+    except UpstreamTimeout as error:
         raise ProviderError(f"{provider} did not answer within {timeout:g} s") from error
-    except httpx.HTTPError as error:
-        log.warning(
-            "provider unreachable", extra={"provider": provider, "error": type(error).__name__}
-        )
+    except UpstreamUnreachable as error:
+        log.warning("provider unreachable", extra={"provider": provider, "error": str(error)})
         raise ProviderError(f"{provider} could not be reached") from error
     elapsed_ms = (time.perf_counter() - started) * 1000
-    if not 200 <= response.status_code < 300:
+    if not 200 <= response.status < 300:
         log.warning(
             "provider refused",
             extra={
                 "provider": provider,
-                "status": response.status_code,
+                "status": response.status,
                 "body": redact(response.text),
                 "provider_ms": round(elapsed_ms, 1),
             },
         )
-        message = (
-            f"{provider} returned {response.status_code} {reason_phrase(response.status_code)}"
-        )
-        if response.status_code == 429:
+        message = f"{provider} returned {response.status} {reason_phrase(response.status)}"
+        if response.status == 429:
             message += " (the provider's own rate limit, not this gateway's)"
-        elif 300 <= response.status_code < 400:
+        elif 300 <= response.status < 400:
             message += " (redirects are not followed)"
         raise ProviderError(message)
     try:
-        answer = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        answer = json.loads(response.body)
+    except ValueError as error:  # not JSON, not UTF-8, or absurd numbers
         log.warning(
             "provider answered non-JSON",
             extra={"provider": provider, "body": redact(response.text)},

@@ -6,8 +6,6 @@ import secrets
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import httpx
-
 from realtime_gateway.providers.base import (
     MintedSession,
     MintRequest,
@@ -16,6 +14,7 @@ from realtime_gateway.providers.base import (
     require_dict,
     require_str,
 )
+from realtime_gateway.providers.transport import Transport
 
 GA_SUFFIX = "/realtime/client_secrets"
 BETA_SUFFIX = "/realtime/sessions"
@@ -42,7 +41,7 @@ class GaAdapter:
 
     wire = "ga"
 
-    async def mint(self, http: httpx.AsyncClient, request: MintRequest) -> MintedSession:
+    async def mint(self, transport: Transport, request: MintRequest) -> MintedSession:
         provider = provider_name(request.endpoint)
         body = {
             "expires_after": {"anchor": "created_at", "seconds": request.secret_ttl},
@@ -53,7 +52,7 @@ class GaAdapter:
             },
         }
         answer = await post_json(
-            http,
+            transport,
             request.endpoint,
             headers=auth_headers(request.endpoint, request.api_key),
             body=body,
@@ -90,10 +89,10 @@ class BetaAdapter:
 
     wire = "beta"
 
-    async def mint(self, http: httpx.AsyncClient, request: MintRequest) -> MintedSession:
+    async def mint(self, transport: Transport, request: MintRequest) -> MintedSession:
         provider = provider_name(request.endpoint)
         answer = await post_json(
-            http,
+            transport,
             request.endpoint,
             headers=auth_headers(request.endpoint, request.api_key),
             body={"model": request.model, "voice": request.voice},
