@@ -69,7 +69,10 @@ class ProviderAdapter(Protocol):
 
 
 def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """`2025-10-09T18:00:00Z`. On the hot path: isoformat is several times cheaper than strftime."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def from_unix(value: object, what: str, provider: str) -> datetime:
