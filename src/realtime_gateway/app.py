@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -110,15 +111,44 @@ def create_app(
             expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"],
         )
     app.include_router(sessions_router)
-    add_operational_routes(app)
+    add_operational_routes(app, settings)
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
     return app
 
 
-def add_operational_routes(app: FastAPI) -> None:
+def ui_headers(settings: Settings) -> dict[str, str]:
+    """The page may talk to the gateway and to the providers it can mint for, nothing else."""
+    origins = sorted(
+        {
+            f"{parts.scheme}://{parts.netloc}"
+            for parts in map(urlsplit, [settings.provider_endpoint, *settings.allowed_endpoints])
+        }
+    )
+    policy = "; ".join(
+        [
+            "default-src 'self'",
+            "connect-src 'self' " + " ".join(origins),
+            "media-src 'self' blob: mediastream:",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    return {
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": policy,
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+def add_operational_routes(app: FastAPI, settings: Settings) -> None:
+    headers = ui_headers(settings)
+
     @app.get("/", include_in_schema=False)
     async def operator_ui() -> FileResponse:
-        return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(WEB_DIR / "index.html", headers=headers)
 
     @app.get("/healthz", summary="Liveness: the process serves")
     async def healthz() -> dict[str, str]:

@@ -322,3 +322,14 @@ def test_cors_only_for_configured_origins(gateway_factory: GatewayFactory, stub:
     answer = post(opened, headers={"Origin": "https://console.example"})
     assert answer.headers["access-control-allow-origin"] == "https://console.example"
     assert "ratelimit" in answer.headers["access-control-expose-headers"].lower()
+
+
+def test_ui_page_may_only_talk_to_the_gateway_and_allowed_providers(
+    gateway: RunningGateway, stub: Any
+) -> None:
+    page = httpx.get(gateway.url("/"))
+    policy = page.headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["connect-src"].split() == ["'self'", stub.base_url]
+    assert directives["default-src"] == "'self'"
+    assert page.headers["x-content-type-options"] == "nosniff"

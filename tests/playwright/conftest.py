@@ -6,7 +6,9 @@ them run on pytest-asyncio's module loop: mark such tests `asyncio(loop_scope="m
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +16,6 @@ from typing import Any
 
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
-from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM = "/usr/bin/chromium"
 # DESIGN.md section 9, exactly: no --disable-features of our own (it would drop Playwright's).
@@ -72,12 +73,14 @@ class OperatorPage:
 
     async def wait_for(self, js_predicate: str, what: str, timeout: float = 10.0) -> None:
         """Wait until the JS expression holds; on timeout fail with the page's state."""
-        try:
-            await self.page.wait_for_function(js_predicate, timeout=timeout * 1000, polling=50)
-        except PlaywrightTimeout:
-            raise AssertionError(
-                f"timed out after {timeout} s waiting for {what}\n{await self.dump()}"
-            ) from None
+        # Polled through page.evaluate (DevTools), not wait_for_function: the latter compiles
+        # the predicate inside the page, which the UI's Content-Security-Policy forbids.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await self.page.evaluate(js_predicate):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{await self.dump()}")
 
     async def wait_for_state(self, state: str, timeout: float = 10.0) -> None:
         predicate = (

@@ -115,6 +115,8 @@ async def test_operator_hears_speech_and_provider_hears_microphone(
 
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "connected.png"), full_page=True)
+    # The whole call ran under the page's Content-Security-Policy without tripping it.
+    assert not [line for line in operator.console if "Content Security Policy" in line]
 
 
 async def test_wrong_gateway_key_shows_unauthorized(
