@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from realtime_gateway import __version__
 from realtime_gateway.auth import Authenticator
 from realtime_gateway.errors import ERROR_CODES, GatewayError, InvalidRequest, documented
+from realtime_gateway.limits import HeaderLimitMiddleware
 from realtime_gateway.metrics import GatewayMetrics
 from realtime_gateway.providers.transport import AiohttpTransport, Transport
 from realtime_gateway.ratelimit import Limiter, build_limiter
@@ -110,6 +111,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
             expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"],
         )
+    app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.include_router(sessions_router)
     add_operational_routes(app, settings)
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")

@@ -9,6 +9,7 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── RequestTimeout        408 request_timeout
     ├── PayloadTooLarge       413 payload_too_large
     ├── RateLimited           429 rate_limited        (+ Retry-After)
+    ├── HeadersTooLarge       431 headers_too_large
     ├── ProviderError         500 provider_error
     └── LimiterUnavailable    503 limiter_unavailable
 """
@@ -71,6 +72,11 @@ class RateLimited(GatewayError):
     error_code = "rate_limited"
 
 
+class HeadersTooLarge(GatewayError):
+    status_code = 431
+    error_code = "headers_too_large"
+
+
 class ProviderError(GatewayError):
     status_code = 500
     error_code = "provider_error"
@@ -91,6 +97,7 @@ ERROR_CODES: dict[str, type[GatewayError]] = {
         RequestTimeout,
         PayloadTooLarge,
         RateLimited,
+        HeadersTooLarge,
         ProviderError,
         LimiterUnavailable,
     )

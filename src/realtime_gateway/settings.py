@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     audit_log: str | None = None
     max_body_bytes: int = Field(default=16 * 1024, ge=256)
     body_timeout: float = Field(default=10.0, gt=0, le=120)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
 
     _split = field_validator(
         "api_keys",

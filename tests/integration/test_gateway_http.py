@@ -333,3 +333,13 @@ def test_ui_page_may_only_talk_to_the_gateway_and_allowed_providers(
     assert directives["connect-src"].split() == ["'self'", stub.base_url]
     assert directives["default-src"] == "'self'"
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_oversized_headers_are_refused_before_any_route(gateway: RunningGateway) -> None:
+    huge = {"X-Padding": "a" * (17 * 1024)}
+    for answer in (
+        httpx.get(gateway.url("/healthz"), headers=huge),
+        post(gateway, headers=huge),
+    ):
+        assert "16384 bytes" in assert_error(answer, 431, "headers_too_large")
+    assert httpx.get(gateway.url("/healthz"), headers={"X-Padding": "a" * 8000}).status_code == 200

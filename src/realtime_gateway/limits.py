@@ -1,0 +1,43 @@
+"""Refuses requests whose headers are larger than the limit, before any route runs.
+
+uvicorn's httptools parser has no header-size limit of its own; this keeps oversized headers
+from reaching authentication or a handler, and answers with the documented error body.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from realtime_gateway.errors import HeadersTooLarge
+
+
+class HeaderLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(name) + len(value) for name, value in scope["headers"])
+            if size > self.max_bytes:
+                await self._refuse(send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, send: Send) -> None:
+        error = HeadersTooLarge(f"request headers are larger than {self.max_bytes} bytes")
+        body = json.dumps(error.body()).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": error.status_code,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
