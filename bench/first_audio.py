@@ -13,6 +13,7 @@ import functools
 import json
 import statistics
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -22,22 +23,8 @@ from typing import Any
 from bench.procs import HOST, MODEL, PROVIDER_KEY, VOICE, Stack, stub_ga_endpoint, tenant_keys
 from bench.report import Report, Target
 from realtime_gateway.app import WEB_DIR
+from tests.playwright.chromium import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-# DESIGN.md section 9, as given: no --disable-features of our own.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-    "--allow-loopback-in-peer-connection",
-]
 RATIO_TARGET = Target("<=", 1.1)
 FIRST_AUDIO_TIMEOUT = 20.0
 SETTLE_SECONDS = 0.3  # between calls, so one call's teardown does not overlap the next
@@ -108,13 +95,23 @@ PHASES_JS = """() => Object.fromEntries(performance.getEntriesByType("mark")
 PHASES = ("minted", "offer", "answered", "connected")
 
 
+async def wait_until(page: Any, js_predicate: str, timeout: float) -> None:
+    """Poll through page.evaluate (DevTools): wait_for_function compiles the predicate inside
+    the page, which the UI's Content-Security-Policy forbids. Polls every 10 ms."""
+    deadline = time.monotonic() + timeout
+    while not await page.evaluate(js_predicate):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true within {timeout} s: {js_predicate}")
+        await asyncio.sleep(0.01)
+
+
 async def one_call(path: Path_, record: bool) -> float | None:
     page = path.page
     await page.bring_to_front()
     await page.evaluate("() => performance.clearMarks()")
     await page.get_by_role("button", name=path.start_button).click(timeout=5000)
     try:
-        await page.wait_for_function(path.ready_js, timeout=FIRST_AUDIO_TIMEOUT * 1000, polling=50)
+        await wait_until(page, path.ready_js, FIRST_AUDIO_TIMEOUT)
         value = await page.evaluate(path.result_js)
         if record:
             marks: dict[str, float] = await page.evaluate(PHASES_JS)
@@ -166,8 +163,8 @@ async def measure(stack: Stack, runs: int, warmups: int) -> tuple[Path_, Path_]:
                     button = ui_page.get_by_role("button", name="Hang up")
                     if await button.count():
                         await button.click(timeout=5000)
-                    await ui_page.wait_for_function(
-                        "['idle', 'error'].includes(window.realtimeGateway.state)", timeout=5000
+                    await wait_until(
+                        ui_page, "['idle', 'error'].includes(window.realtimeGateway.state)", 5
                     )
 
                 async def bare_hang_up() -> None:

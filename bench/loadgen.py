@@ -41,14 +41,17 @@ def summarize_ms(samples: list[float]) -> dict[str, float]:
 
 
 class Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection with at most one request in flight."""
+    """One keep-alive HTTP/1.1 connection with at most one request in flight; Content-Length
+    bodies only (all the stub and the gateway send). Also the lean client's connection."""
 
     def __init__(self) -> None:
         self.transport: Any = None
+        self.reusable = True
         self._buffer = bytearray()
         self._need = -1
+        self._body_from = 0
         self._status = 0
-        self._waiter: asyncio.Future[int] | None = None
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
 
     def connection_made(self, transport: Any) -> None:
         # uvloop's transports are not asyncio.Transport subclasses; both set TCP_NODELAY.
@@ -68,27 +71,36 @@ class Connection(asyncio.Protocol):
                 return
             line_end = head.find(b"\r\n", marker + 2)
             length = int(head[marker + 17 : line_end if line_end > 0 else len(head)])
+            if b"\r\nconnection: close" in head:
+                self.reusable = False
+            self._body_from = end + 4
             self._need = end + 4 + length
         if len(self._buffer) >= self._need:
+            body = bytes(self._buffer[self._body_from : self._need])
             del self._buffer[: self._need]
             self._need = -1
             waiter, self._waiter = self._waiter, None
             if waiter is not None and not waiter.done():
-                waiter.set_result(self._status)
+                waiter.set_result((self._status, body))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(exc or ConnectionError("connection closed by the server"))
 
     def _fail(self, error: Exception) -> None:
+        self.reusable = False
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
 
-    async def request(self, payload: bytes) -> int:
+    async def exchange(self, payload: bytes) -> tuple[int, bytes]:
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(payload)
         return await self._waiter
+
+    async def request(self, payload: bytes) -> int:
+        status, _ = await self.exchange(payload)
+        return status
 
     def close(self) -> None:
         if self.transport is not None:

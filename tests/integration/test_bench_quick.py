@@ -1,0 +1,45 @@
+"""`python -m bench --quick` produces every figure it promises (values are not judged here:
+benchmarks print, they never fail the suite; a missing or unmeasured figure does)."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIGURES = [
+    "mint_overhead_p50_ms",
+    "mint_overhead_p99_ms",
+    "mint_saturation_ratio",
+    "mint_errors",
+    "limiter_memory_p50_us",
+    "limiter_redis_p50_us",
+    "redis_round_trips_per_decision",
+    "first_audio_ratio",
+    "gateway_rss_idle_mb",
+    "gateway_rss_growth_second_half_mb",
+]
+
+
+@pytest.mark.timeout(300)
+def test_quick_bench_prints_every_figure() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    values = dict(re.findall(r"^(\w+)=([-\d.naif]+)", result.stdout, re.MULTILINE))
+    for name in FIGURES:
+        assert name in values, f"{name} missing from:\n{result.stdout[-3000:]}"
+        assert math.isfinite(float(values[name])), f"{name}={values[name]}"
+    assert "skipped" not in result.stdout, result.stdout[-3000:]
+    assert float(values["mint_errors"]) == 0
+    assert float(values["redis_round_trips_per_decision"]) == 1
