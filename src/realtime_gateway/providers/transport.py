@@ -8,10 +8,12 @@ call has a total timeout, and answers are read up to a size cap.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+import yarl
 
 MAX_ANSWER_BYTES = 1024 * 1024
 
@@ -42,6 +44,17 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(url: str) -> yarl.URL:
+    # Endpoints come from the allow-list, so the cache stays small; parsing each call is not free.
+    return yarl.URL(url)
+
+
+@functools.lru_cache(maxsize=16)
+def _total_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 class AiohttpTransport:
     """Keep-alive connection pool shared by every request of the process."""
 
@@ -57,11 +70,11 @@ class AiohttpTransport:
     ) -> UpstreamAnswer:
         try:
             async with self._session.post(
-                url,
+                _parsed(url),
                 data=body,
                 headers={**headers, "Content-Type": "application/json"},
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=_total_timeout(timeout),
             ) as response:
                 declared = response.content_length
                 if declared is not None and declared > MAX_ANSWER_BYTES:
