@@ -94,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="gateway port")
     demo.add_argument("--stub-port", type=int, default=8090)
     demo.add_argument(
-        "--host-ice",
+        "--loopback-ice",
         action="store_true",
-        help="offer the machine's interfaces for ICE instead of 127.0.0.1 (ordinary browsers)",
+        help="ICE on 127.0.0.1 only (no check leaves loopback; Chromium needs "
+        "--allow-loopback-in-peer-connection)",
     )
     demo.set_defaults(handler=_demo)
 

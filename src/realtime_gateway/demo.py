@@ -37,12 +37,14 @@ def demo_settings(
     )
 
 
-async def serve_demo(host: str, port: int, stub_port: int, host_ice: bool = False) -> int:
-    # Loopback ICE by default: every peer offers 127.0.0.1 only, so no ICE check leaves the
-    # machine (Chromium pairs with it under --allow-loopback-in-peer-connection). `--host-ice`
-    # offers the machine's interfaces instead, for an ordinary browser on a developer's machine.
-    if not host_ice:
+async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = False) -> int:
+    # The stub offers the machine's interfaces, which an ordinary browser pairs with, and
+    # 127.0.0.1, which a loopback-only host pairs with. `--loopback-ice` offers 127.0.0.1 alone
+    # and keeps only 127.0.0.1 among the browser's candidates: then no check leaves loopback.
+    if loopback_ice:
         ice.use_loopback_only()
+    else:
+        ice.use_interfaces_and_loopback()
     # Random per run and shared only in memory: there is nothing for a newcomer to set or leak.
     provider_key = "sk-demo-" + secrets.token_urlsafe(24)
     tenant_key = secrets.token_urlsafe(24)
@@ -55,7 +57,7 @@ async def serve_demo(host: str, port: int, stub_port: int, host_ice: bool = Fals
         return 2
     configure_logging(settings)
     stub_app = create_stub_app(
-        StubConfig(api_key=provider_key, loopback_ice=not host_ice, reply_on_speech=True)
+        StubConfig(api_key=provider_key, loopback_ice=loopback_ice, reply_on_speech=True)
     )
     stub = QuietServer(
         uvicorn.Config(
@@ -69,13 +71,15 @@ async def serve_demo(host: str, port: int, stub_port: int, host_ice: bool = Fals
     )
     gateway = QuietServer(uvicorn_config(settings, create_app(settings)))
 
+    ice_mode = "ICE on 127.0.0.1 only" if loopback_ice else "ICE on this machine's interfaces"
+
     def announce() -> None:
         print(
             "realtime-gateway demo: the gateway and the offline provider stub, wired together\n"
             f"  UI:         http://{host}:{port}/\n"
             f"  tenant:     {DEMO_TENANT}\n"
             f"  tenant key: {tenant_key}\n"
-            f"  stub:       {stub_url}/v1 (loopback ICE)\n"
+            f"  stub:       {stub_url}/v1 ({ice_mode})\n"
             "Paste the tenant key into the UI's Gateway key field. Ctrl-C stops both.",
             flush=True,
         )
@@ -87,4 +91,4 @@ async def serve_demo(host: str, port: int, stub_port: int, host_ice: bool = Fals
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    return asyncio.run(serve_demo(args.host, args.port, args.stub_port, args.host_ice))
+    return asyncio.run(serve_demo(args.host, args.port, args.stub_port, args.loopback_ice))

@@ -22,6 +22,17 @@ def use_loopback_only() -> None:
     aioice.ice.get_host_addresses = _loopback_addresses
 
 
+def _interfaces_and_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    addresses = _original_get_host_addresses(use_ipv4, use_ipv6)
+    return [*addresses, "127.0.0.1"] if use_ipv4 else addresses
+
+
+def use_interfaces_and_loopback() -> None:
+    """Offer the machine's interfaces (what an ordinary browser pairs with) and 127.0.0.1 (what
+    a loopback-only host, or Chromium under --allow-loopback-in-peer-connection, pairs with)."""
+    aioice.ice.get_host_addresses = _interfaces_and_loopback
+
+
 def use_host_interfaces() -> None:
     """Undo `use_loopback_only`: gather on the machine's interfaces as aioice does."""
     aioice.ice.get_host_addresses = _original_get_host_addresses

@@ -34,3 +34,16 @@ def test_loopback_mode_gathers_127_0_0_1_only_and_can_be_undone() -> None:
         ice.use_host_interfaces()
     assert not ice.loopback_only_enabled()
     ice.use_loopback_only()  # the rest of the suite runs in loopback mode
+
+
+def test_interfaces_and_loopback_adds_127_0_0_1_to_the_interfaces() -> None:
+    before = aioice.ice.get_host_addresses  # whatever the suite had set: put it back after
+    try:
+        ice.use_host_interfaces()
+        plain = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+        ice.use_interfaces_and_loopback()
+        both = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+    finally:
+        aioice.ice.get_host_addresses = before
+    assert "127.0.0.1" not in plain
+    assert both == [*plain, "127.0.0.1"]
