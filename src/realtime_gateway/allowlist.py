@@ -50,9 +50,6 @@ class AllowList:
     def __init__(self, entries: list[str]) -> None:
         self._entries = frozenset(normalise_url(entry) for entry in entries)
 
-    def __contains__(self, url: object) -> bool:
-        return isinstance(url, str) and url in self._entries
-
     def resolve(self, url: str) -> str:
         """The normalised URL if listed; else `EndpointRejected` (never echoing the URL)."""
         normalised = normalise_url(url)

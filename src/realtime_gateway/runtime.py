@@ -66,14 +66,14 @@ async def authenticated_tenant(request: Request, runtime: RuntimeDep) -> Tenant:
         record_session(
             runtime.metrics,
             SessionRecord(
-                None,
-                None,
-                None,
-                None,
-                None,
-                error.error_code,
-                error.status_code,
-                time.perf_counter() - started,
+                tenant=None,
+                model=None,
+                voice=None,
+                endpoint=None,
+                session_id=None,
+                outcome=error.error_code,
+                status=error.status_code,
+                elapsed=time.perf_counter() - started,
             ),
         )
         raise
