@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from realtime_gateway.errors import Unauthorized
-from realtime_gateway.settings import Settings
+from realtime_gateway.settings import ConfigError, Settings
 
 HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -63,11 +65,20 @@ class Authenticator:
     """Turns a bearer credential into a `Tenant`, or raises `Unauthorized`."""
 
     def __init__(self, settings: Settings) -> None:
-        self._keys = [parse_key_entry(s.get_secret_value()) for s in settings.api_keys]
+        self._keys = []
+        for number, entry in enumerate(settings.api_keys, start=1):
+            try:
+                self._keys.append(parse_key_entry(entry.get_secret_value()))
+            except ValueError as error:  # the entry holds a key: name its position, not it
+                raise ConfigError(f"GATEWAY_API_KEYS entry {number}: {error}") from None
         self._jwt_keys: list[tuple[str | bytes, list[str]]] = []
         if settings.jwt_secret is not None:
             self._jwt_keys.append((settings.jwt_secret.get_secret_value(), ["HS256"]))
         if settings.jwt_public_key:
+            try:
+                load_pem_public_key(settings.jwt_public_key.encode())
+            except (ValueError, TypeError, UnsupportedAlgorithm):
+                raise ConfigError("GATEWAY_JWT_PUBLIC_KEY is not a PEM public key") from None
             self._jwt_keys.append((settings.jwt_public_key, ["RS256", "ES256"]))
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience

@@ -13,6 +13,7 @@ from realtime_gateway.settings import ConfigError, load_settings
 def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from realtime_gateway.app import create_app
     from realtime_gateway.server import run_gateway
 
     overrides: dict[str, object] = {}
@@ -23,10 +24,11 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, **overrides)
         settings.validate_for_serving()
+        app = create_app(settings)  # parses keys and endpoints: its refusals are config errors
     except (ConfigError, ValidationError, OSError) as error:
         print(f"realtime-gateway: configuration error: {_one_line(error)}", file=sys.stderr)
         return 2
-    run_gateway(settings)
+    run_gateway(settings, app)
     return 0
 
 

@@ -26,8 +26,8 @@ def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
     )
 
 
-def run_gateway(settings: Settings) -> None:
+def run_gateway(settings: Settings, app: FastAPI | None = None) -> None:
     configure_logging(settings)
-    app = create_app(settings)
+    app = app or create_app(settings)
     print(f"realtime-gateway serving on http://{settings.host}:{settings.port}/", flush=True)
     uvicorn.Server(uvicorn_config(settings, app)).run()

@@ -183,6 +183,10 @@ class Settings(BaseSettings):
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build the settings, reading `config_file` (or `GATEWAY_CONFIG`) as the TOML layer."""
     global _config_file_override
+    named = config_file or os.environ.get("GATEWAY_CONFIG")
+    if named and not Path(named).is_file():
+        # pydantic-settings would quietly skip it, and a typo would serve on the defaults.
+        raise ConfigError(f"config file {named} does not exist")
     _config_file_override = Path(config_file) if config_file else None
     try:
         return Settings(**overrides)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +47,3 @@ async def test_exactly_three_of_twelve_pass_across_two_replicas(
             other = await asyncio.gather(*(create(i, OTHER_TENANT_KEY) for i in range(2)))
             assert other == [200, 200]
     assert stub.state.mint_count == 5
-
-
-def test_serve_refuses_an_unsafe_configuration_in_one_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "realtime_gateway", "serve", "--port", "0"],
-        env={"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "sk-x"},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no tenant credential" in lines[0]
-    assert "Traceback" not in result.stderr

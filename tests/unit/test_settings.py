@@ -110,3 +110,13 @@ def test_local_stub_needs_no_remote_key_and_plain_http_on_loopback_is_fine() -> 
     load_settings(
         api_keys=["acme:k"], provider_endpoint=local, allowed_endpoints=[local]
     ).validate_for_serving()
+
+
+def test_a_named_config_file_that_does_not_exist_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "typo.toml")
+    monkeypatch.setenv("GATEWAY_CONFIG", str(tmp_path / "typo.toml"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings()
