@@ -1,4 +1,4 @@
-"""`realtime-gateway serve` refuses a bad configuration in one line: exit 2, no traceback, no key."""
+"""`realtime-gateway serve` refuses a bad configuration in one line: exit 2, no trace, no key."""
 
 from __future__ import annotations
 
