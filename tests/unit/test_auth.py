@@ -177,3 +177,25 @@ def test_hs256_token_signed_with_the_public_key_is_refused() -> None:
     signature = hmac.new(public.encode(), signing_input.encode(), hashlib.sha256).digest()
     with pytest.raises(Unauthorized):
         auth.authenticate(bearer(f"{signing_input}.{b64(signature)}"))
+
+
+def test_unknown_tenant_takes_same_time() -> None:
+    # Constant work, not a stopwatch: every authentication compares against every key, in
+    # constant time, whether the key is the first, the last or none of them.
+    comparisons: list[int] = []
+
+    def counting(a: bytes, b: bytes) -> bool:
+        comparisons.append(1)
+        return hmac.compare_digest(a, b)
+
+    keys = [f"t{i}:key-{i}" for i in range(20)]
+    auth = Authenticator(load_settings(api_keys=keys), compare=counting)
+    counts = []
+    for presented in ("key-0", "key-19", "not-a-key"):
+        comparisons.clear()
+        try:
+            auth.authenticate(bearer(presented))
+        except Unauthorized:
+            pass
+        counts.append(len(comparisons))
+    assert counts == [20, 20, 20]
