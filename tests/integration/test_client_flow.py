@@ -16,6 +16,7 @@ from realtime_gateway.client import (
     UnauthorizedError,
 )
 from realtime_gateway.tracks import SAMPLE_RATE
+from tests.fixtures.gateway import wired_to
 
 MODEL = "gpt-realtime"
 VOICE = "verse"
@@ -104,12 +105,7 @@ async def test_provider_fault_raises_provider_error(gateway: Any, stub: Any) -> 
 
 
 async def test_rate_limit_raises_with_retry_after(gateway_factory: Any, stub: Any) -> None:
-    limited = gateway_factory(
-        openai_api_key=stub.api_key,
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint],
-        rate_limit="1/minute",
-    )
+    limited = gateway_factory(**wired_to(stub, rate_limit="1/minute"))
     async with GatewayClient(limited.base_url, limited.tenant_key) as client:
         await client.create_session(MODEL, VOICE)
         with pytest.raises(RateLimitedError) as caught:

@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 
 from realtime_gateway.audio import read_wav, rms, write_wav
+from tests.fixtures.gateway import wired_to
 from tests.integration.provider_proxy import proxied_gateway
 
 CLI = str(Path(sys.executable).with_name("realtime-gateway"))
@@ -81,12 +82,7 @@ def test_bad_key_exits_unauthorized(gateway: Any, stub: Any, tmp_path: Path) -> 
 def test_rate_limited_exits_4_with_retry_after(
     gateway_factory: Any, stub: Any, tmp_path: Path
 ) -> None:
-    limited = gateway_factory(
-        openai_api_key=stub.api_key,
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint],
-        rate_limit="1/minute",
-    )
+    limited = gateway_factory(**wired_to(stub, rate_limit="1/minute"))
     spent = httpx.post(
         limited.url("/realtime_session"),
         json={"model": "gpt-realtime", "voice": "verse"},

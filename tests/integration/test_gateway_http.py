@@ -12,7 +12,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.fixtures.gateway import GatewayFactory, RunningGateway
+from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
 from tests.fixtures.servers import free_port
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -128,12 +128,7 @@ def test_failed_logins_and_bad_bodies_spend_no_quota(gateway: RunningGateway) ->
 
 
 def test_tenant_rate_override(gateway_factory: GatewayFactory, stub: Any) -> None:
-    gateway = gateway_factory(
-        openai_api_key=stub.api_key,
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint],
-        tenant_rate_limits=["acme=5/minute"],
-    )
+    gateway = gateway_factory(**wired_to(stub, tenant_rate_limits=["acme=5/minute"]))
     codes = [post(gateway).status_code for _ in range(6)]
     assert codes == [200] * 5 + [429]
     assert post(gateway, key=gateway.other_tenant_key).headers["ratelimit-policy"] == (
@@ -150,23 +145,14 @@ def test_provider_failure_is_500_with_our_message(gateway: RunningGateway, stub:
 def test_wrong_provider_key_is_provider_error_not_unauthorized(
     gateway_factory: GatewayFactory, stub: Any
 ) -> None:
-    gateway = gateway_factory(
-        openai_api_key="sk-wrong-provider-key-000000000000",
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint],
-    )
+    gateway = gateway_factory(**wired_to(stub, openai_api_key="sk-wrong-provider-key-000000000000"))
     response = post(gateway)
     assert assert_error(response, 500, "provider_error") == "OpenAI returned 401 Unauthorized"
     assert "sk-wrong" not in response.text
 
 
 def test_provider_timeout(gateway_factory: GatewayFactory, stub: Any) -> None:
-    gateway = gateway_factory(
-        openai_api_key=stub.api_key,
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint],
-        provider_timeout=0.3,
-    )
+    gateway = gateway_factory(**wired_to(stub, provider_timeout=0.3))
     stub.state.set_fault(delay=2.0)
     message = assert_error(post(gateway), 500, "provider_error")
     assert message == "OpenAI did not answer within 0.3 s"
@@ -187,11 +173,9 @@ def test_limiter_unavailable_when_redis_is_down_and_mode_is_deny(
     gateway_factory: GatewayFactory, stub: Any
 ) -> None:
     gateway = gateway_factory(
-        openai_api_key=stub.api_key,
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint],
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
-        limiter_failure_mode="deny",
+        **wired_to(
+            stub, redis_url=f"redis://127.0.0.1:{free_port()}/0", limiter_failure_mode="deny"
+        )
     )
     assert_error(post(gateway), 503, "limiter_unavailable")
     ready = httpx.get(gateway.url("/readyz"))
@@ -211,13 +195,7 @@ def test_unknown_route_and_wrong_method(gateway: RunningGateway) -> None:
 
 def test_jwt_tenants(gateway_factory: GatewayFactory, stub: Any) -> None:
     secret = "jwt-secret-for-the-http-test-0123456789"
-    gateway = gateway_factory(
-        openai_api_key=stub.api_key,
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint],
-        jwt_secret=secret,
-        jwt_audience="realtime-gateway",
-    )
+    gateway = gateway_factory(**wired_to(stub, jwt_secret=secret, jwt_audience="realtime-gateway"))
     good = jwt.encode(
         {"tenant": "initech", "aud": "realtime-gateway", "exp": int(time.time()) + 60}, secret
     )
@@ -244,11 +222,7 @@ def test_operational_routes(gateway: RunningGateway) -> None:
 
 
 def test_readyz_names_a_missing_provider_key(gateway_factory: GatewayFactory, stub: Any) -> None:
-    gateway = gateway_factory(
-        openai_api_key=None,
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint],
-    )
+    gateway = gateway_factory(**wired_to(stub, openai_api_key=None))
     assert "OPENAI_API_KEY" in assert_error(httpx.get(gateway.url("/readyz")), 503, "not_ready")
 
 
@@ -268,12 +242,7 @@ async def test_concurrent_creations_by_one_tenant_stop_at_the_limit(
 def test_a_body_that_drips_in_too_slowly_is_408(gateway_factory: GatewayFactory, stub: Any) -> None:
     import socket
 
-    gateway = gateway_factory(
-        openai_api_key=stub.api_key,
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint],
-        body_timeout=0.5,
-    )
+    gateway = gateway_factory(**wired_to(stub, body_timeout=0.5))
     port = int(gateway.base_url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(
@@ -293,17 +262,8 @@ def test_a_body_that_drips_in_too_slowly_is_408(gateway_factory: GatewayFactory,
 
 
 def test_cors_only_for_configured_origins(gateway_factory: GatewayFactory, stub: Any) -> None:
-    closed = gateway_factory(
-        openai_api_key=stub.api_key,
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint],
-    )
-    opened = gateway_factory(
-        openai_api_key=stub.api_key,
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint],
-        cors_origins=["https://console.example"],
-    )
+    closed = gateway_factory(**wired_to(stub))
+    opened = gateway_factory(**wired_to(stub, cors_origins=["https://console.example"]))
 
     def preflight(gateway: RunningGateway, origin: str) -> httpx.Response:
         return httpx.options(

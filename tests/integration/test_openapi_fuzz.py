@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from tests.fixtures.gateway import GatewayFactory, RunningGateway
+from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
 from tests.fixtures.stub import RunningStub
 
 CASES_PER_MODE = int(os.environ.get("RTG_FUZZ_CASES", "150"))
@@ -31,12 +31,7 @@ ANY_ROUTE = {404, 405, 413}  # "the usual", on any route (DESIGN section 2)
 
 @pytest.fixture
 def fuzzed(gateway_factory: GatewayFactory, stub: RunningStub) -> RunningGateway:
-    return gateway_factory(
-        openai_api_key=stub.api_key,
-        provider_endpoint=stub.ga_endpoint,
-        allowed_endpoints=[stub.ga_endpoint, stub.beta_endpoint],
-        rate_limit="100000/minute",
-    )
+    return gateway_factory(**wired_to(stub, rate_limit="100000/minute"))
 
 
 def header(response: Any, name: str) -> str | None:
