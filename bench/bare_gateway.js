@@ -1,14 +1,7 @@
 // Bench-only stand-in for the UI's gateway.js: mints straight at the provider (the stub) with
 // the provider key, and answers the session in the gateway's shape, so the UI's Call runs as is.
 
-export class CallError extends Error {
-  constructor(code, message, { retryAfter = null } = {}) {
-    super(message);
-    this.name = "CallError";
-    this.code = code;
-    this.retryAfter = retryAfter;
-  }
-}
+import { CallError } from "/web/errors.js";
 
 export async function mintSession(settings, { signal } = {}) {
   const response = await fetch(settings.endpoint, {

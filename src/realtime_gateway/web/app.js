@@ -1,7 +1,7 @@
 // The operator console: wires the settings form, the call button and the read-outs together.
 
 import { Call } from "./call.js";
-import { CallError } from "./gateway.js";
+import { CallError } from "./errors.js";
 import { fillForm, forgetSettings, loadSettings, readForm, saveSettings } from "./settings.js";
 
 const MAX_LOG_ENTRIES = 300;

@@ -1,6 +1,7 @@
 // One realtime call: microphone, a freshly minted session, WebRTC with the provider, levels.
 
-import { CallError, mintSession } from "./gateway.js";
+import { CallError } from "./errors.js";
+import { mintSession } from "./gateway.js";
 import { LevelProbe } from "./levels.js";
 
 const ICE_GATHERING_LIMIT_MS = 3000;

@@ -1,15 +1,6 @@
 // Talks to the gateway: mints one short-lived realtime session per connection.
 
-export class CallError extends Error {
-  // `code` is the gateway's error_code, or one of ours for failures in the browser
-  // (microphone_denied, microphone_unavailable, network_error, webrtc_failed).
-  constructor(code, message, { retryAfter = null } = {}) {
-    super(message);
-    this.name = "CallError";
-    this.code = code;
-    this.retryAfter = retryAfter;
-  }
-}
+import { CallError } from "./errors.js";
 
 export async function mintSession(settings, { signal } = {}) {
   const body = { model: settings.model, voice: settings.voice };
