@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.procs import HOST, MODEL, PROVIDER_KEY, VOICE, Stack, stub_ga_endpoint, tenant_keys
 from bench.report import Report, Target
-from realtime_gateway.app import WEB_DIR
+from realtime_gateway.gateway.app import WEB_DIR
 from tests.playwright.chromium import CHROMIUM, CHROMIUM_ARGS
 
 RATIO_TARGET = Target("<=", 1.1)

@@ -9,7 +9,7 @@ import asyncio
 from urllib.parse import urlsplit
 
 from bench.loadgen import Connection
-from realtime_gateway.providers.transport import (
+from realtime_gateway.gateway.providers.transport import (
     UpstreamAnswer,
     UpstreamTimeout,
     UpstreamUnreachable,

@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from bench.loadgen import summarize_ms
 from bench.procs import HOST, Service, Stack, free_port, redis_service
 from bench.report import Report, Target
-from realtime_gateway.ratelimit import Decision, MemoryLimiter, Rates
-from realtime_gateway.ratelimit_redis import SLIDING_WINDOW, RedisLimiter
+from realtime_gateway.gateway.ratelimit import Decision, MemoryLimiter, Rates
+from realtime_gateway.gateway.ratelimit.redis_limiter import SLIDING_WINDOW, RedisLimiter
 
 ROUND_TRIP_TARGET = Target("==", 1.0)
 TENANTS = 100

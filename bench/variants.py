@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from realtime_gateway.app import create_app
-    from realtime_gateway.logs import configure_logging
-    from realtime_gateway.server import uvicorn_config
-    from realtime_gateway.settings import load_settings
+    from realtime_gateway.gateway.app import create_app
+    from realtime_gateway.gateway.observability.logs import configure_logging
+    from realtime_gateway.gateway.server import uvicorn_config
+    from realtime_gateway.gateway.settings import load_settings
 
     settings = load_settings(None, host="127.0.0.1", port=args.port)
     settings.validate_for_serving()

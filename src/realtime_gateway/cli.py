@@ -6,15 +6,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from realtime_gateway import keys
-from realtime_gateway.settings import ConfigError, load_settings
+from realtime_gateway.gateway import keys
+from realtime_gateway.gateway.settings import ConfigError, load_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from realtime_gateway.app import create_app
-    from realtime_gateway.server import run_gateway
+    from realtime_gateway.gateway.app import create_app
+    from realtime_gateway.gateway.server import run_gateway
 
     overrides: dict[str, object] = {}
     if args.host is not None:
@@ -55,7 +55,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _connect(args: argparse.Namespace) -> int:
-    from realtime_gateway.connect import run_connect
+    from realtime_gateway.client.connect import run_connect
 
     return run_connect(args)
 

@@ -9,11 +9,11 @@ import sys
 
 import uvicorn
 
-from realtime_gateway import ice
-from realtime_gateway.app import create_app
-from realtime_gateway.logs import configure_logging
-from realtime_gateway.server import uvicorn_config
-from realtime_gateway.settings import ConfigError, Settings, load_settings
+from realtime_gateway.gateway.app import create_app
+from realtime_gateway.gateway.observability.logs import configure_logging
+from realtime_gateway.gateway.server import uvicorn_config
+from realtime_gateway.gateway.settings import ConfigError, Settings, load_settings
+from realtime_gateway.media import ice
 from realtime_gateway.stub.server import StubConfig, create_stub_app
 from realtime_gateway.stub.serving import QuietServer, serve_together
 

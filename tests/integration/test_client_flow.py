@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from realtime_gateway.audio import rms
 from realtime_gateway.client import (
     GatewayClient,
     ProviderError,
     RateLimitedError,
     UnauthorizedError,
 )
-from realtime_gateway.tracks import SAMPLE_RATE
+from realtime_gateway.media.audio import rms
+from realtime_gateway.media.tracks import SAMPLE_RATE
 from tests.fixtures.gateway import wired_to
 
 MODEL = "gpt-realtime"

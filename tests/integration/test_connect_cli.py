@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from realtime_gateway.audio import read_wav, rms, write_wav
+from realtime_gateway.media.audio import read_wav, rms, write_wav
 from tests.fixtures.gateway import wired_to
 from tests.integration.provider_proxy import proxied_gateway
 

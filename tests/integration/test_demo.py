@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from realtime_gateway import ice
+from realtime_gateway.media import ice
 from tests.fixtures.servers import free_port
 from tests.fixtures.stub import SpawnedCommand, call_stub
 

@@ -168,7 +168,7 @@ def test_audit_line_per_mint_never_the_secret(provider: ScriptedProvider, tmp_pa
     for line in lines:
         assert AUDIT_FIELDS <= set(line)
         assert line["tenant"] == "acme"
-        assert line["logger"] == "realtime_gateway.audit"
+        assert line["logger"] == "realtime_gateway.gateway.observability.audit"
         assert isinstance(line["latency_ms"], float | int) and line["latency_ms"] >= 0
     host = provider.base_url.removeprefix("http://")
     assert [line["outcome"] for line in lines] == [

@@ -12,10 +12,14 @@ from typing import TypeVar
 import pytest
 import redis.asyncio as aioredis
 
-from realtime_gateway.errors import LimiterUnavailable
-from realtime_gateway.ratelimit import Rates
-from realtime_gateway.ratelimit_redis import SLIDING_WINDOW, FailureMode, RedisLimiter
-from realtime_gateway.settings import Settings
+from realtime_gateway.gateway.errors import LimiterUnavailable
+from realtime_gateway.gateway.ratelimit import Rates
+from realtime_gateway.gateway.ratelimit.redis_limiter import (
+    SLIDING_WINDOW,
+    FailureMode,
+    RedisLimiter,
+)
+from realtime_gateway.gateway.settings import Settings
 from tests.fixtures.servers import RedisServer, free_port
 
 WAIT = 10.0
@@ -146,7 +150,7 @@ async def test_failure_modes_when_redis_stops_and_recovery(
     assert (await bounded(limiter.hit("acme"))).backend == "redis"
     assert await bounded(limiter.check_ready()) is None
     assert limiter.degraded is False
-    caplog.set_level(logging.WARNING, logger="realtime_gateway.ratelimit")
+    caplog.set_level(logging.WARNING, logger="realtime_gateway.gateway.ratelimit")
     redis_server.stop()
     try:
         if mode == "deny":
@@ -164,7 +168,7 @@ async def test_failure_modes_when_redis_stops_and_recovery(
             assert {d.backend for d in decisions} == {"local"}
         assert limiter.degraded is True
         assert await bounded(limiter.check_ready()) == "redis unreachable"
-        failures = [r for r in caplog.records if r.name == "realtime_gateway.ratelimit"]
+        failures = [r for r in caplog.records if r.name == "realtime_gateway.gateway.ratelimit"]
         assert failures and all(r.levelno == logging.WARNING for r in failures)
         assert f"failure mode '{mode}'" in failures[-1].getMessage()
     finally:

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from realtime_gateway import ice
+from realtime_gateway.media import ice
 from realtime_gateway.stub.server import StubConfig, create_stub_app
 from tests.fixtures.servers import serve_in_thread
 from tests.fixtures.stub import RunningStub, call_stub

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from realtime_gateway.allowlist import AllowList, EndpointRejected, normalise_url
+from realtime_gateway.gateway.allowlist import AllowList, EndpointRejected, normalise_url
 
 GA = "https://api.openai.com/v1/realtime/client_secrets"
 

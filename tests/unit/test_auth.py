@@ -14,10 +14,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from realtime_gateway.auth import Authenticator, parse_key_entry
-from realtime_gateway.errors import Unauthorized
-from realtime_gateway.keys import new_key, sha256_hex
-from realtime_gateway.settings import load_settings
+from realtime_gateway.gateway.auth import Authenticator, parse_key_entry
+from realtime_gateway.gateway.errors import Unauthorized
+from realtime_gateway.gateway.keys import new_key, sha256_hex
+from realtime_gateway.gateway.settings import load_settings
 
 HS_SECRET = "a-very-long-hs256-secret-for-tests-0123456789"
 

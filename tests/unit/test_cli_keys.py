@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from realtime_gateway.auth import Authenticator
 from realtime_gateway.cli import main
-from realtime_gateway.settings import load_settings
+from realtime_gateway.gateway.auth import Authenticator
+from realtime_gateway.gateway.settings import load_settings
 
 
 def new_key_lines(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:

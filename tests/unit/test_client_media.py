@@ -9,8 +9,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from realtime_gateway.audio import rms, write_wav
-from realtime_gateway.client_media import (
+from realtime_gateway.media.audio import rms, write_wav
+from realtime_gateway.media.resampling import (
     FRAME_SAMPLES,
     SAMPLE_RATE,
     FrameConverter,

@@ -14,10 +14,9 @@ from realtime_gateway.client import (
     RateLimitedError,
     UnauthorizedError,
     UnexpectedResponseError,
-    error_from_response,
-    parse_retry_after,
-    parse_session,
 )
+from realtime_gateway.client.http import error_from_response, parse_retry_after
+from realtime_gateway.client.models import parse_session
 
 SECRET = "ek_test_0123456789abcdef"
 DOCUMENTED = {

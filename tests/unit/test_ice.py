@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aioice.ice
 
-from realtime_gateway import ice
+from realtime_gateway.media import ice
 
 OFFER = (
     "v=0\r\n"

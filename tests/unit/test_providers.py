@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from realtime_gateway.errors import ProviderError
-from realtime_gateway.providers import MintRequest, select_adapter
-from realtime_gateway.providers.base import redact
-from realtime_gateway.providers.transport import (
+from realtime_gateway.gateway.errors import ProviderError
+from realtime_gateway.gateway.providers import MintRequest, select_adapter
+from realtime_gateway.gateway.providers.base import redact
+from realtime_gateway.gateway.providers.transport import (
     UpstreamAnswer,
     UpstreamTimeout,
     UpstreamUnreachable,

@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from realtime_gateway.ratelimit import SWEEP_EVERY, MemoryLimiter, Rates, build_limiter
-from realtime_gateway.ratelimit_redis import RedisLimiter
-from realtime_gateway.settings import Settings
+from realtime_gateway.gateway.ratelimit import MemoryLimiter, Rates, build_limiter
+from realtime_gateway.gateway.ratelimit.memory import SWEEP_EVERY
+from realtime_gateway.gateway.ratelimit.redis_limiter import RedisLimiter
+from realtime_gateway.gateway.settings import Settings
 
 
 class FakeClock:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from realtime_gateway.allowlist import AllowList
-from realtime_gateway.errors import InvalidRequest
-from realtime_gateway.requests import RequestRules, parse_session_request
+from realtime_gateway.gateway.allowlist import AllowList
+from realtime_gateway.gateway.body import RequestRules, parse_session_request
+from realtime_gateway.gateway.errors import InvalidRequest
 
 GA = "https://api.openai.com/v1/realtime/client_secrets"
 LOCAL = "http://127.0.0.1:8090/v1/realtime/sessions"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from realtime_gateway.settings import ConfigError, load_settings, parse_rate
+from realtime_gateway.gateway.settings import ConfigError, load_settings, parse_rate
 
 
 @pytest.fixture(autouse=True)

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from realtime_gateway.audio import rms
+from realtime_gateway.media.audio import rms
+from realtime_gateway.media.tracks import FRAME_SAMPLES, SAMPLE_RATE
 from realtime_gateway.stub import events
 from realtime_gateway.stub.faults import FaultSwitch, openai_error
 from realtime_gateway.stub.forms import OfferError, parse_offer
 from realtime_gateway.stub.secrets import SecretStore
 from realtime_gateway.stub.voice import SpeakingTrack, synthesize
-from realtime_gateway.tracks import FRAME_SAMPLES, SAMPLE_RATE
 
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 

@@ -13,8 +13,8 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from realtime_gateway import ice
-from realtime_gateway.audio import rms
+from realtime_gateway.media import ice
+from realtime_gateway.media.audio import rms
 from realtime_gateway.stub import events
 from realtime_gateway.stub.secrets import new_id
 from realtime_gateway.stub.voice import SpeakingTrack, synthesize

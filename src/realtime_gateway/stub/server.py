@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
-from realtime_gateway import ice
-from realtime_gateway.stub import sessions
+from realtime_gateway.media import ice
+from realtime_gateway.stub import minting
 from realtime_gateway.stub.faults import openai_error
 from realtime_gateway.stub.forms import OfferError, parse_offer
 from realtime_gateway.stub.peer import CallRecord, StubCall
@@ -88,24 +88,24 @@ async def mint_ga(request: Request) -> Response:
         )
     expires_after = body.get("expires_after") or {}
     ttl = (
-        expires_after.get("seconds", sessions.GA_DEFAULT_TTL)
+        expires_after.get("seconds", minting.GA_DEFAULT_TTL)
         if isinstance(expires_after, dict)
         else None
     )
-    if not isinstance(ttl, int) or not sessions.GA_MIN_TTL <= ttl <= sessions.GA_MAX_TTL:
+    if not isinstance(ttl, int) or not minting.GA_MIN_TTL <= ttl <= minting.GA_MAX_TTL:
         return _error(
             400,
-            f"Invalid 'expires_after.seconds': must be between {sessions.GA_MIN_TTL} "
-            f"and {sessions.GA_MAX_TTL}.",
+            f"Invalid 'expires_after.seconds': must be between {minting.GA_MIN_TTL} "
+            f"and {minting.GA_MAX_TTL}.",
             param="expires_after.seconds",
         )
     if expires_after.get("anchor", "created_at") != "created_at":
         return _error(400, "Invalid 'expires_after.anchor'.", param="expires_after.anchor")
-    model = _str_field(session.get("model"), sessions.DEFAULT_MODEL)
-    voice = sessions.requested_voice_ga(session) or sessions.DEFAULT_VOICE
+    model = _str_field(session.get("model"), minting.DEFAULT_MODEL)
+    voice = minting.requested_voice_ga(session) or minting.DEFAULT_VOICE
     session_id = new_id("sess_")
-    shaped = sessions.ga_session(
-        session_id, model, voice, int(state.now()) + sessions.SESSION_SECONDS
+    shaped = minting.ga_session(
+        session_id, model, voice, int(state.now()) + minting.SESSION_SECONDS
     )
     if state.faults.current.malformed:
         return JSONResponse({"session": shaped})
@@ -123,22 +123,22 @@ async def mint_beta(request: Request) -> Response:
     body = await _minting_gate(request, state)
     if isinstance(body, JSONResponse):
         return body
-    model = _str_field(body.get("model"), sessions.DEFAULT_MODEL)
-    voice = _str_field(body.get("voice"), sessions.DEFAULT_VOICE)
+    model = _str_field(body.get("model"), minting.DEFAULT_MODEL)
+    voice = _str_field(body.get("voice"), minting.DEFAULT_VOICE)
     session_id = new_id("sess_")
     now = int(state.now())
     minted = state.secrets.mint(
-        ttl_seconds=sessions.BETA_SECRET_TTL,
+        ttl_seconds=minting.BETA_SECRET_TTL,
         model=model,
         voice=voice,
-        session=sessions.ga_session(session_id, model, voice, now + sessions.SESSION_SECONDS),
+        session=minting.ga_session(session_id, model, voice, now + minting.SESSION_SECONDS),
         session_id=session_id,
     )
-    shaped = sessions.beta_session(
+    shaped = minting.beta_session(
         session_id,
         model,
         voice,
-        now + sessions.SESSION_SECONDS,
+        now + minting.SESSION_SECONDS,
         minted.value,
         int(minted.expires_at),
     )
@@ -155,7 +155,7 @@ async def _start_call(request: Request, model_override: str | None, location: bo
     if token is None:
         return _error(401, NO_KEY, code="missing_api_key")
     if _is_provider_key(state, token):
-        model, voice = sessions.DEFAULT_MODEL, sessions.DEFAULT_VOICE
+        model, voice = minting.DEFAULT_MODEL, minting.DEFAULT_VOICE
         session: dict[str, Any] = {}
     else:
         minted, why = state.secrets.lookup(token)
@@ -168,13 +168,13 @@ async def _start_call(request: Request, model_override: str | None, location: bo
     except OfferError as error:
         return _error(400, str(error), param="sdp")
     model = _str_field(offer.session.get("model"), model_override or model)
-    voice = sessions.requested_voice_ga(offer.session) or voice
+    voice = minting.requested_voice_ga(offer.session) or voice
     call_id = new_id("rtc_")
-    session = sessions.ga_session(
+    session = minting.ga_session(
         session.get("id", new_id("sess_")),
         model,
         voice,
-        int(state.now()) + sessions.SESSION_SECONDS,
+        int(state.now()) + minting.SESSION_SECONDS,
     )
     record = CallRecord(call_id=call_id, model=model, voice=voice)
     config = state.config

@@ -12,8 +12,8 @@ from collections import deque
 
 import numpy as np
 
-from realtime_gateway.audio import Samples
-from realtime_gateway.tracks import FRAME_SAMPLES, SAMPLE_RATE, PacedTrack
+from realtime_gateway.media.audio import Samples
+from realtime_gateway.media.tracks import FRAME_SAMPLES, SAMPLE_RATE, PacedTrack
 
 logger = logging.getLogger(__name__)
 

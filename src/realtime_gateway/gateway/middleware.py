@@ -10,7 +10,7 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from realtime_gateway.errors import HeadersTooLarge
+from realtime_gateway.gateway.errors import HeadersTooLarge
 
 
 class HeaderLimitMiddleware:

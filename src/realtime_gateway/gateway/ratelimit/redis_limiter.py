@@ -20,10 +20,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from .errors import LimiterUnavailable
-from .ratelimit import Clock, Decision, MemoryLimiter, Rates, make_decision
+from realtime_gateway.gateway.errors import LimiterUnavailable
+from realtime_gateway.gateway.ratelimit.memory import MemoryLimiter
+from realtime_gateway.gateway.ratelimit.types import Clock, Decision, Rates, make_decision
 
-logger = logging.getLogger("realtime_gateway.ratelimit")
+logger = logging.getLogger("realtime_gateway.gateway.ratelimit")
 
 FailureMode = Literal["local", "deny", "allow"]
 

@@ -16,8 +16,12 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, Protocol
 
-from realtime_gateway.errors import ProviderError
-from realtime_gateway.providers.transport import Transport, UpstreamTimeout, UpstreamUnreachable
+from realtime_gateway.gateway.errors import ProviderError
+from realtime_gateway.gateway.providers.transport import (
+    Transport,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 
 log = logging.getLogger("realtime_gateway.provider")
 

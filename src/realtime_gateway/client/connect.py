@@ -18,9 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from realtime_gateway import ice
-from realtime_gateway.audio import Samples, dbfs, write_wav
-from realtime_gateway.call import Call
 from realtime_gateway.client import (
     DEFAULT_ICE_TIMEOUT,
     GatewayClient,
@@ -34,8 +31,11 @@ from realtime_gateway.client import (
     SdpRefusedError,
     UnauthorizedError,
 )
-from realtime_gateway.client_media import load_input
-from realtime_gateway.tracks import SAMPLE_RATE
+from realtime_gateway.client.call import Call
+from realtime_gateway.media import ice
+from realtime_gateway.media.audio import Samples, dbfs, write_wav
+from realtime_gateway.media.resampling import load_input
+from realtime_gateway.media.tracks import SAMPLE_RATE
 
 EXIT_OK = 0
 EXIT_OTHER = 1

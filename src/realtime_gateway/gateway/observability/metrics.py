@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from realtime_gateway.settings import Settings
+from realtime_gateway.gateway.settings import Settings
 
 KNOWN_MODELS = (
     "gpt-realtime",

@@ -6,7 +6,7 @@ import secrets
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from realtime_gateway.providers.base import (
+from realtime_gateway.gateway.providers.base import (
     MintedSession,
     MintRequest,
     from_unix,
@@ -14,7 +14,7 @@ from realtime_gateway.providers.base import (
     require_dict,
     require_str,
 )
-from realtime_gateway.providers.transport import Transport
+from realtime_gateway.gateway.providers.transport import Transport
 
 GA_SUFFIX = "/realtime/client_secrets"
 BETA_SUFFIX = "/realtime/sessions"

@@ -9,8 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from realtime_gateway.audit import SessionRecord, record_session
-from realtime_gateway.errors import (
+from realtime_gateway.gateway.body import (
+    SessionRequest,
+    SessionRequestSchema,
+    parse_session_request,
+)
+from realtime_gateway.gateway.errors import (
     GatewayError,
     LimiterUnavailable,
     PayloadTooLarge,
@@ -19,10 +23,10 @@ from realtime_gateway.errors import (
     RequestTimeout,
     documented,
 )
-from realtime_gateway.providers import MintedSession, MintRequest, select_adapter
-from realtime_gateway.ratelimit import Decision
-from realtime_gateway.requests import SessionRequest, SessionRequestSchema, parse_session_request
-from realtime_gateway.runtime import Runtime, RuntimeDep, TenantDep
+from realtime_gateway.gateway.observability.audit import SessionRecord, record_session
+from realtime_gateway.gateway.providers import MintedSession, MintRequest, select_adapter
+from realtime_gateway.gateway.ratelimit import Decision
+from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, TenantDep
 
 router = APIRouter()
 

@@ -17,8 +17,8 @@ import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from realtime_gateway.errors import Unauthorized
-from realtime_gateway.settings import ConfigError, Settings
+from realtime_gateway.gateway.errors import Unauthorized
+from realtime_gateway.gateway.settings import ConfigError, Settings
 
 HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")

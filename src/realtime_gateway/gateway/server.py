@@ -5,9 +5,9 @@ from __future__ import annotations
 import uvicorn
 from fastapi import FastAPI
 
-from realtime_gateway.app import create_app
-from realtime_gateway.logs import configure_logging
-from realtime_gateway.settings import Settings
+from realtime_gateway.gateway.app import create_app
+from realtime_gateway.gateway.observability.logs import configure_logging
+from realtime_gateway.gateway.settings import Settings
 
 
 def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:

@@ -1,17 +1,6 @@
-"""Async client for automations: mint a session at the gateway (`create_session`), then run the
-WebRTC call with the provider through aiortc (`connect`). One typed error per `error_code`:
-
-    GatewayClientError               status, error_code, message
-    ├── InvalidRequestError          400 invalid_request
-    ├── UnauthorizedError            401 unauthorized
-    ├── RateLimitedError             429 rate_limited        (+ retry_after)
-    ├── ProviderError                500 provider_error
-    ├── LimiterUnavailableError      503 limiter_unavailable
-    ├── UnexpectedResponseError      any other code, or an answer that is not the documented JSON
-    ├── GatewayUnreachableError      gateway_unreachable     (no HTTP answer at all)
-    ├── SdpRefusedError              sdp_refused             (provider refused the offer)
-    └── IceTimeoutError              ice_timeout             (not connected within the bound)
-"""
+"""Async client for automations: mint a session at the gateway (`create_session`), post the SDP
+offer (`post_offer`), or run the whole WebRTC call through aiortc (`connect`, needs the `media`
+extra). Errors are typed per `error_code` (see `errors`)."""
 
 from __future__ import annotations
 
@@ -19,138 +8,27 @@ import email.utils
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
-from realtime_gateway.audio import Samples
+from realtime_gateway.client.errors import (
+    _ERRORS_BY_CODE,
+    GatewayClientError,
+    GatewayUnreachableError,
+    RateLimitedError,
+    SdpRefusedError,
+    UnexpectedResponseError,
+)
+from realtime_gateway.client.models import Session, parse_session
 
 if TYPE_CHECKING:
-    from realtime_gateway.call import Call
+    from realtime_gateway.client.call import Call
+    from realtime_gateway.media.audio import Samples
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_ICE_TIMEOUT = 10.0
-
-
-class GatewayClientError(Exception):
-    error_code: str = "client_error"
-
-    def __init__(self, message: str, *, status: int | None = None, error_code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        if error_code is not None:
-            self.error_code = error_code
-
-    def __str__(self) -> str:
-        where = f" (HTTP {self.status})" if self.status is not None else ""
-        return f"{self.error_code}{where}: {self.message}"
-
-
-class InvalidRequestError(GatewayClientError):
-    error_code = "invalid_request"
-
-
-class UnauthorizedError(GatewayClientError):
-    error_code = "unauthorized"
-
-
-class RateLimitedError(GatewayClientError):
-    error_code = "rate_limited"
-
-    def __init__(self, message: str, *, status: int | None = None, retry_after: int | None = None):
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
-
-
-class ProviderError(GatewayClientError):
-    error_code = "provider_error"
-
-
-class LimiterUnavailableError(GatewayClientError):
-    error_code = "limiter_unavailable"
-
-
-class UnexpectedResponseError(GatewayClientError):
-    error_code = "unexpected_response"
-
-
-class GatewayUnreachableError(GatewayClientError):
-    error_code = "gateway_unreachable"
-
-
-class SdpRefusedError(GatewayClientError):
-    error_code = "sdp_refused"
-
-
-class IceTimeoutError(GatewayClientError):
-    error_code = "ice_timeout"
-
-
-_ERRORS_BY_CODE: dict[str, type[GatewayClientError]] = {
-    cls.error_code: cls
-    for cls in (
-        InvalidRequestError,
-        UnauthorizedError,
-        ProviderError,
-        LimiterUnavailableError,
-    )
-}
-
-
-@dataclass(frozen=True)
-class ClientSecret:
-    value: str = field(repr=False)
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class Session:
-    id: str
-    model: str
-    voice: str
-    expires_at: datetime
-    client_secret: ClientSecret
-    webrtc_url: str
-
-
-def parse_time(value: object) -> datetime:
-    """ISO-8601 (with `Z`) or Unix seconds, as an aware UTC datetime."""
-    if isinstance(value, bool):
-        raise ValueError("not a time")
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
-    if isinstance(value, str):
-        parsed = datetime.fromisoformat(value)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise ValueError("not a time")
-
-
-def parse_session(body: object) -> Session:
-    """The gateway's `{"session": {...}}` answer as a `Session`; ValueError when ill-formed."""
-    if not isinstance(body, dict) or not isinstance(body.get("session"), dict):
-        raise ValueError("no session object")
-    raw: dict[str, Any] = body["session"]
-    secret = raw.get("client_secret")
-    if not isinstance(secret, dict) or not isinstance(secret.get("value"), str):
-        raise ValueError("no client_secret")
-    strings = {name: raw.get(name) for name in ("id", "model", "voice", "webrtc_url")}
-    missing = [name for name, value in strings.items() if not isinstance(value, str) or not value]
-    if missing or not secret["value"]:
-        raise ValueError(f"missing {', '.join(missing) or 'client_secret.value'}")
-    return Session(
-        id=str(raw["id"]),
-        model=str(raw["model"]),
-        voice=str(raw["voice"]),
-        expires_at=parse_time(raw.get("expires_at")),
-        client_secret=ClientSecret(
-            value=secret["value"], expires_at=parse_time(secret.get("expires_at"))
-        ),
-        webrtc_url=str(raw["webrtc_url"]),
-    )
 
 
 def parse_retry_after(value: str | None) -> int | None:
@@ -288,8 +166,8 @@ class GatewayClient:
 
         Outgoing audio is `input_samples` (int16 mono 48 kHz) or `input_wav`, then silence.
         """
-        from realtime_gateway.call import Call
-        from realtime_gateway.client_media import load_input
+        from realtime_gateway.client.call import Call
+        from realtime_gateway.media.resampling import load_input
 
         if input_samples is None and input_wav is not None:
             input_samples = load_input(input_wav)

@@ -12,7 +12,7 @@ import time
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from realtime_gateway.audio import Samples
+from realtime_gateway.media.audio import Samples
 
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms at 48 kHz

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from realtime_gateway.providers.base import MintedSession, MintRequest, ProviderAdapter
-from realtime_gateway.providers.openai import BETA_SUFFIX, GA_SUFFIX, BetaAdapter, GaAdapter
-from realtime_gateway.settings import OPENAI_BETA_ENDPOINT, OPENAI_GA_ENDPOINT
+from realtime_gateway.gateway.providers.base import MintedSession, MintRequest, ProviderAdapter
+from realtime_gateway.gateway.providers.openai import BETA_SUFFIX, GA_SUFFIX, BetaAdapter, GaAdapter
+from realtime_gateway.gateway.settings import OPENAI_BETA_ENDPOINT, OPENAI_GA_ENDPOINT
 
 __all__ = ["MintRequest", "MintedSession", "ProviderAdapter", "UnknownWire", "select_adapter"]
 

@@ -12,11 +12,11 @@ import sys
 import time
 from typing import Any, TextIO
 
-from realtime_gateway.settings import Settings
+from realtime_gateway.gateway.settings import Settings
 
 RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 SECRET_FIELDS = {"api_key", "authorization", "client_secret", "secret", "token", "password"}
-AUDIT_LOGGER = "realtime_gateway.audit"
+AUDIT_LOGGER = "realtime_gateway.gateway.observability.audit"
 
 
 class JsonFormatter(logging.Formatter):

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from realtime_gateway.allowlist import AllowList, EndpointRejected
-from realtime_gateway.errors import InvalidRequest
+from realtime_gateway.gateway.allowlist import AllowList, EndpointRejected
+from realtime_gateway.gateway.errors import InvalidRequest
 
 MODEL_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 VOICE_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,32}")

@@ -10,8 +10,8 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from realtime_gateway.logs import AUDIT_LOGGER
-from realtime_gateway.metrics import GatewayMetrics
+from realtime_gateway.gateway.observability.logs import AUDIT_LOGGER
+from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 
 audit_log = logging.getLogger(AUDIT_LOGGER)
 

@@ -18,18 +18,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realtime_gateway import __version__
-from realtime_gateway.auth import Authenticator
-from realtime_gateway.errors import ERROR_CODES, GatewayError, InvalidRequest, documented
-from realtime_gateway.limits import HeaderLimitMiddleware
-from realtime_gateway.metrics import GatewayMetrics
-from realtime_gateway.providers.transport import AiohttpTransport, Transport
-from realtime_gateway.ratelimit import Limiter, build_limiter
-from realtime_gateway.runtime import Runtime, RuntimeDep, build_rules
-from realtime_gateway.sessions import router as sessions_router
-from realtime_gateway.settings import Settings
+from realtime_gateway.gateway.auth import Authenticator
+from realtime_gateway.gateway.errors import ERROR_CODES, GatewayError, InvalidRequest, documented
+from realtime_gateway.gateway.middleware import HeaderLimitMiddleware
+from realtime_gateway.gateway.observability.metrics import GatewayMetrics
+from realtime_gateway.gateway.providers.transport import AiohttpTransport, Transport
+from realtime_gateway.gateway.ratelimit import Limiter, build_limiter
+from realtime_gateway.gateway.routes.session import router as sessions_router
+from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, build_rules
+from realtime_gateway.gateway.settings import Settings
 
 WEB_DIR = Path(__file__).parent / "web"
-log = logging.getLogger("realtime_gateway.app")
+log = logging.getLogger("realtime_gateway.gateway.app")
 
 STATUS_CODES = {cls.status_code: code for code, cls in ERROR_CODES.items()}
 

@@ -9,8 +9,8 @@ from typing import Any
 import av
 import numpy as np
 
-from realtime_gateway.audio import Samples, read_wav
-from realtime_gateway.tracks import FRAME_SAMPLES, SAMPLE_RATE, PacedTrack
+from realtime_gateway.media.audio import Samples, read_wav
+from realtime_gateway.media.tracks import FRAME_SAMPLES, SAMPLE_RATE, PacedTrack
 
 
 def resample(samples: Samples, rate: int, target: int = SAMPLE_RATE) -> Samples:

@@ -14,11 +14,11 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from realtime_gateway import ice
-from realtime_gateway.audio import Samples, dbfs
 from realtime_gateway.client import IceTimeoutError, SdpRefusedError, Session
-from realtime_gateway.client_media import FrameConverter, PacedAudioTrack
-from realtime_gateway.tracks import SAMPLE_RATE
+from realtime_gateway.media import ice
+from realtime_gateway.media.audio import Samples, dbfs
+from realtime_gateway.media.resampling import FrameConverter, PacedAudioTrack
+from realtime_gateway.media.tracks import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from realtime_gateway.client import GatewayClient

@@ -9,16 +9,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from realtime_gateway.allowlist import AllowList, normalise_url
-from realtime_gateway.audit import SessionRecord, record_session
-from realtime_gateway.auth import Authenticator, Tenant
-from realtime_gateway.errors import Unauthorized
-from realtime_gateway.metrics import GatewayMetrics
-from realtime_gateway.providers import UnknownWire, select_adapter
-from realtime_gateway.providers.transport import Transport
-from realtime_gateway.ratelimit import Limiter
-from realtime_gateway.requests import RequestRules
-from realtime_gateway.settings import ConfigError, Settings
+from realtime_gateway.gateway.allowlist import AllowList, normalise_url
+from realtime_gateway.gateway.auth import Authenticator, Tenant
+from realtime_gateway.gateway.body import RequestRules
+from realtime_gateway.gateway.errors import Unauthorized
+from realtime_gateway.gateway.observability.audit import SessionRecord, record_session
+from realtime_gateway.gateway.observability.metrics import GatewayMetrics
+from realtime_gateway.gateway.providers import UnknownWire, select_adapter
+from realtime_gateway.gateway.providers.transport import Transport
+from realtime_gateway.gateway.ratelimit import Limiter
+from realtime_gateway.gateway.settings import ConfigError, Settings
 
 
 @dataclass

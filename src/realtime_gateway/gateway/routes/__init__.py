@@ -1,0 +1,1 @@
+"""The gateway's routes: session minting and the operational endpoints."""
