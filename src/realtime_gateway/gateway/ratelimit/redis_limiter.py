@@ -6,31 +6,24 @@ When Redis fails, `limiter_failure_mode` decides: `local`, `deny` or `allow`.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import secrets
 import time
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.asyncio import Redis
 
 from realtime_gateway.gateway.errors import LimiterUnavailable
 from realtime_gateway.gateway.ratelimit.memory import MemoryLimiter
 from realtime_gateway.gateway.ratelimit.types import Clock, Decision, Rates, make_decision
+from realtime_gateway.gateway.redisconn import REDIS_FAILURES, make_client, redis_location
 
 logger = logging.getLogger("realtime_gateway.gateway.ratelimit")
 
 FailureMode = Literal["local", "deny", "allow"]
 
 KEY_PREFIX = "rtg:rl:"
-SOCKET_TIMEOUT = 0.5
-POOL_SIZE = 16
 
 # Why Redis TIME and not the caller's clock: replicas' clocks drift apart, and a window judged
 # by several clocks is not exact (a replica running 2 s behind would see its peers' hits as
@@ -59,32 +52,6 @@ if count > 0 then
 end
 return {allowed, count, until_oldest_leaves}
 """
-
-# What counts as "Redis failed": refused, reset, timed out, or answered an error.
-REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
-
-
-def redis_location(url: str) -> str:
-    """host:port of a Redis URL, never its credentials."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return parts.path
-    return f"{parts.hostname}:{parts.port or 6379}"
-
-
-def make_client(url: str) -> Redis:
-    """A client that fails fast: small pool, 0.5 s timeouts, one immediate retry on a broken
-    connection (a pooled socket that died with a Redis restart), no retry on a timeout (the
-    script may have run, and a second run would count the hit twice)."""
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=POOL_SIZE,
-        timeout=SOCKET_TIMEOUT,
-        socket_timeout=SOCKET_TIMEOUT,
-        socket_connect_timeout=SOCKET_TIMEOUT,
-        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-    )
-    return Redis.from_pool(pool)
 
 
 class RedisLimiter:
