@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from realtime_gateway.extras import missing_extra_message
 from realtime_gateway.gateway import keys
 from realtime_gateway.gateway.settings import ConfigError, load_settings
+
+# `serve` imports only the gateway; the other subcommands import their room when they run, so
+# a core install (no media, no httpx) can serve, and says which extra a subcommand needs.
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -42,22 +47,33 @@ def _one_line(error: Exception) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
-def _stub(args: argparse.Namespace) -> int:
-    from realtime_gateway.stub.server import run_stub
+def _load(command: str, module: str, function: str) -> Callable[[argparse.Namespace], int] | None:
+    """`module.function`, or None after one line on stderr naming the extra to install."""
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        message = missing_extra_message(command, error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return None
+    handler: Callable[[argparse.Namespace], int] = getattr(loaded, function)
+    return handler
 
-    return run_stub(args)
+
+def _stub(args: argparse.Namespace) -> int:
+    run_stub = _load("stub", "realtime_gateway.stub.server", "run_stub")
+    return 2 if run_stub is None else run_stub(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from realtime_gateway.demo import run_demo
-
-    return run_demo(args)
+    run_demo = _load("demo", "realtime_gateway.demo", "run_demo")
+    return 2 if run_demo is None else run_demo(args)
 
 
 def _connect(args: argparse.Namespace) -> int:
-    from realtime_gateway.client.connect import run_connect
-
-    return run_connect(args)
+    run_connect = _load("connect", "realtime_gateway.client.connect", "run_connect")
+    return 2 if run_connect is None else run_connect(args)
 
 
 def _keys_new(args: argparse.Namespace) -> int:
@@ -65,6 +81,12 @@ def _keys_new(args: argparse.Namespace) -> int:
     print(f"key:    {key}")
     print(f"config: {args.tenant}:sha256:{keys.sha256_hex(key)}")
     return 0
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    """A command that needs a subcommand and got none: its help on stderr, status 2."""
+    print(parser.format_help(), end="", file=sys.stderr)
+    return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,8 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     stub = commands.add_parser("stub", help="run the offline provider stub")
-    stub.add_argument("--host", default="127.0.0.1")
-    stub.add_argument("--port", type=int, default=8090)
+    stub.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    stub.add_argument("--port", type=int, default=8090, help="port to listen on (default 8090)")
     stub.add_argument("--api-key", default=None, help="provider key it accepts (OPENAI_API_KEY)")
     stub.add_argument(
         "--loopback-ice",
@@ -92,9 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
     stub.set_defaults(handler=_stub)
 
     demo = commands.add_parser("demo", help="run the stub and the gateway together, offline")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8080, help="gateway port")
-    demo.add_argument("--stub-port", type=int, default=8090)
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="address the gateway listens on (default 127.0.0.1)"
+    )
+    demo.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
+    demo.add_argument(
+        "--stub-port",
+        type=int,
+        default=8090,
+        help="port of the offline provider stub, on 127.0.0.1 (default 8090)",
+    )
+    demo.add_argument(
+        "--new-key",
+        action="store_true",
+        help="replace the demo tenant key kept in the state directory with a fresh one",
+    )
     demo.add_argument(
         "--loopback-ice",
         action="store_true",
@@ -106,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     connect = commands.add_parser("connect", help="run the machine flow headless")
     connect.add_argument("--gateway", required=True, help="gateway base URL")
     connect.add_argument("--api-key", required=True, help="tenant key for the gateway")
-    connect.add_argument("--model", required=True)
-    connect.add_argument("--voice", required=True)
+    connect.add_argument("--model", required=True, help="provider model, e.g. gpt-realtime")
+    connect.add_argument("--voice", required=True, help="provider voice, e.g. verse")
     connect.add_argument("--endpoint", default=None, help="provider endpoint override")
     connect.add_argument("--out", default="reply.wav", help="where to write received audio")
     connect.add_argument("--seconds", type=float, default=5.0, help="how long to record")
@@ -126,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     connect.set_defaults(handler=_connect)
 
     keys_parser = commands.add_parser("keys", help="manage tenant keys")
-    keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
+    keys_commands = keys_parser.add_subparsers(dest="keys_command", metavar="SUBCOMMAND")
+    keys_parser.set_defaults(handler=lambda _args: _usage(keys_parser))
     new = keys_commands.add_parser("new", help="make a fresh tenant key")
     new.add_argument("--tenant", required=True)
     new.set_defaults(handler=_keys_new)

@@ -9,6 +9,7 @@ import sys
 
 import uvicorn
 
+from realtime_gateway.demo_key import demo_key, state_directory
 from realtime_gateway.gateway.app import create_app
 from realtime_gateway.gateway.observability.logs import configure_logging
 from realtime_gateway.gateway.server import uvicorn_config
@@ -18,6 +19,8 @@ from realtime_gateway.stub.server import StubConfig, create_stub_app
 from realtime_gateway.stub.serving import QuietServer, serve_together
 
 DEMO_TENANT = "demo"
+# Enough to click around and reconnect freely; the production default (3/minute) is not.
+DEMO_RATE_LIMIT = "30/minute"
 
 
 def demo_settings(
@@ -29,6 +32,7 @@ def demo_settings(
         port=port,
         openai_api_key=provider_key,
         api_keys=[f"{DEMO_TENANT}:{tenant_key}"],
+        rate_limit=DEMO_RATE_LIMIT,
         provider_endpoint=f"{stub_url}/v1/realtime/client_secrets",
         allowed_endpoints=[
             f"{stub_url}/v1/realtime/client_secrets",
@@ -37,7 +41,9 @@ def demo_settings(
     )
 
 
-async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = False) -> int:
+async def serve_demo(
+    host: str, port: int, stub_port: int, loopback_ice: bool = False, new_key: bool = False
+) -> int:
     # The stub offers the machine's interfaces, which an ordinary browser pairs with, and
     # 127.0.0.1, which a loopback-only host pairs with. `--loopback-ice` offers 127.0.0.1 alone
     # and keeps only 127.0.0.1 among the browser's candidates: then no check leaves loopback.
@@ -45,9 +51,18 @@ async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = 
         ice.use_loopback_only()
     else:
         ice.use_interfaces_and_loopback()
-    # Random per run and shared only in memory: there is nothing for a newcomer to set or leak.
+    # The provider key is random per run and shared only in memory: nothing to set or leak.
+    # The tenant key is kept in the user's state directory: the UI remembers it across runs.
     provider_key = "sk-demo-" + secrets.token_urlsafe(24)
-    tenant_key = secrets.token_urlsafe(24)
+    try:
+        tenant_key = demo_key(rotate=new_key)
+    except OSError as error:
+        print(
+            f"realtime-gateway demo: cannot keep the demo key in {state_directory()}: "
+            f"{error.strerror or error}",
+            file=sys.stderr,
+        )
+        return 2
     stub_url = f"http://127.0.0.1:{stub_port}"
     try:
         settings = demo_settings(host, port, stub_url, provider_key, tenant_key)
@@ -79,8 +94,10 @@ async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = 
             f"  UI:         http://{host}:{port}/\n"
             f"  tenant:     {DEMO_TENANT}\n"
             f"  tenant key: {tenant_key}\n"
+            f"  rate:       {DEMO_RATE_LIMIT} session creations for the demo tenant\n"
             f"  stub:       {stub_url}/v1 ({ice_mode})\n"
-            "Paste the tenant key into the UI's Gateway key field. Ctrl-C stops both.",
+            "Paste the tenant key into the UI's Gateway key field. The key stays the same across\n"
+            f"runs (kept in {state_directory()}; --new-key makes a new one). Ctrl-C stops both.",
             flush=True,
         )
 
@@ -91,4 +108,6 @@ async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = 
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    return asyncio.run(serve_demo(args.host, args.port, args.stub_port, args.loopback_ice))
+    return asyncio.run(
+        serve_demo(args.host, args.port, args.stub_port, args.loopback_ice, args.new_key)
+    )

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,9 +17,11 @@ from tests.fixtures.stub import SpawnedCommand, call_stub
 
 
 @pytest.fixture
-def demo() -> Iterator[tuple[SpawnedCommand, int, int]]:
+def demo(tmp_path: Path) -> Iterator[tuple[SpawnedCommand, int, int]]:
     port, stub_port = free_port(), free_port()
-    with SpawnedCommand.cli("demo", "--port", str(port), "--stub-port", str(stub_port)) as running:
+    with SpawnedCommand.cli(
+        "demo", "--port", str(port), "--stub-port", str(stub_port), XDG_STATE_HOME=str(tmp_path)
+    ) as running:
         yield running, port, stub_port
 
 
@@ -62,3 +65,51 @@ async def test_demo_mints_through_gateway_to_stub_and_stops_on_sigint(
 
     process.process.send_signal(signal.SIGINT)
     assert process.process.wait(timeout=15) == 0
+
+
+def demo_run_key(state_home: Path, *options: str) -> str:
+    """Starts the demo, reads the tenant key it prints, stops it with Ctrl-C."""
+    port, stub_port = free_port(), free_port()
+    with SpawnedCommand.cli(
+        "demo",
+        "--port",
+        str(port),
+        "--stub-port",
+        str(stub_port),
+        *options,
+        XDG_STATE_HOME=str(state_home),
+    ) as process:
+        key = process.wait_for_line("tenant key:", timeout=30).split()[-1]
+        assert process.wait_for_line("rate:", timeout=5).split()[1] == "30/minute"
+        process.process.send_signal(signal.SIGINT)
+        assert process.process.wait(timeout=15) == 0
+    return key
+
+
+def test_demo_key_is_the_same_next_run_until_new_key(tmp_path: Path) -> None:
+    first = demo_run_key(tmp_path)
+    assert demo_run_key(tmp_path) == first  # the UI's remembered key still works
+    rotated = demo_run_key(tmp_path, "--new-key")
+    assert rotated != first
+    assert demo_run_key(tmp_path) == rotated
+    stored = tmp_path / "realtime-gateway" / "demo-key"
+    assert stored.read_text().strip() == rotated
+    assert stored.stat().st_mode & 0o077 == 0
+
+
+async def test_demo_tenant_can_mint_more_than_the_production_default(
+    demo: tuple[SpawnedCommand, int, int],
+) -> None:
+    process, port, _ = demo
+    key = process.wait_for_line("tenant key:", timeout=30).split()[-1]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        answers = [
+            await http.post(
+                "/realtime_session",
+                json={"model": "gpt-realtime", "voice": "verse"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            for _ in range(6)
+        ]
+    assert [answer.status_code for answer in answers] == [200] * 6
+    assert answers[-1].headers["RateLimit-Policy"] == '"default";q=30;w=60'
