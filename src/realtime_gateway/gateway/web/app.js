@@ -9,6 +9,7 @@ const MAX_LOG_ENTRIES = 300;
 const $ = (id) => document.getElementById(id);
 const ui = {
   form: $("settings"),
+  keyHint: $("gateway-key-hint"),
   forget: $("forget"),
   button: $("call-button"),
   state: $("state"),
@@ -76,7 +77,34 @@ function setState(state, detail) {
   ui.button.classList.toggle("primary", !inCall);
 }
 
+// Errors the Gateway key field can fix: the page points at that field.
+const KEY_ERRORS = new Set(["unauthorized", "missing_gateway_key"]);
+
+// The countdown line states when to retry, and keeps counting; the message's own static
+// "try again in N s" would say it a second time and go stale.
+function withoutRetryTime(message) {
+  return message.replace(/[;,.]?\s*try again in \d+ s(econds?)?\.?\s*$/i, "");
+}
+
+const KEY_HINT = ui.keyHint.textContent;
+const REFUSED_KEY_HINT =
+  "This key was refused. Paste the key this gateway gave you (the demo prints it at start).";
+
+function markKeyField(refused) {
+  const field = ui.form.elements.gatewayKey;
+  ui.keyHint.textContent = refused ? REFUSED_KEY_HINT : KEY_HINT;
+  ui.keyHint.classList.toggle("hint-error", refused);
+  if (refused) {
+    field.setAttribute("aria-invalid", "true");
+    field.focus();
+    field.select();
+  } else {
+    field.removeAttribute("aria-invalid");
+  }
+}
+
 function clearError() {
+  markKeyField(false);
   clearInterval(countdownTimer);
   countdownTimer = null;
   status.errorCode = null;
@@ -92,10 +120,13 @@ function showError(error) {
   const code = error instanceof CallError ? error.code : "unexpected_error";
   status.errorCode = code;
   ui.errorCode.textContent = code;
-  ui.errorMessage.textContent = error.message || String(error);
+  const retryAfter = error instanceof CallError ? error.retryAfter : null;
+  const message = error.message || String(error);
+  ui.errorMessage.textContent = retryAfter !== null ? withoutRetryTime(message) : message;
   ui.error.hidden = false;
-  if (error instanceof CallError && error.retryAfter !== null) startCountdown(error.retryAfter);
+  if (retryAfter !== null) startCountdown(retryAfter);
   setState("error", "");
+  if (KEY_ERRORS.has(code)) markKeyField(true);
 }
 
 function startCountdown(seconds) {
@@ -153,9 +184,25 @@ function logEvent(event) {
   }
   item.append(time, body);
   if (event.type === "error") item.classList.add("event-error");
-  ui.eventLog.append(item);
-  while (ui.eventLog.childElementCount > MAX_LOG_ENTRIES) ui.eventLog.firstElementChild.remove();
-  item.scrollIntoView({ block: "nearest" });
+  const log = ui.eventLog;
+  const following = log.scrollTop + log.clientHeight >= log.scrollHeight - 2;
+  log.append(item);
+  while (log.childElementCount > MAX_LOG_ENTRIES) log.firstElementChild.remove();
+  if (following) followNewestEvent();
+}
+
+// Shows the newest row, scrolled so that the first visible row starts at the top edge rather
+// than being cut: rows differ in height, so up to one row of space is left below the newest.
+// Only the log scrolls, never the page; a reader who scrolled up is left where they are.
+function followNewestEvent() {
+  const log = ui.eventLog;
+  log.style.paddingBottom = "0px";
+  const bottom = log.scrollHeight - log.clientHeight;
+  if (bottom <= 0) return;
+  const firstWhole = [...log.children].find((row) => row.offsetTop >= bottom);
+  const top = firstWhole ? firstWhole.offsetTop : bottom;
+  log.style.paddingBottom = `${top - bottom}px`;
+  log.scrollTop = top;
 }
 
 function summarise(event) {
@@ -223,7 +270,6 @@ async function startCall(clickedAt) {
   resetReadouts();
   if (!settings.gatewayKey) {
     showError(new CallError("missing_gateway_key", "Enter the Gateway key first."));
-    ui.form.elements.gatewayKey.focus();
     return;
   }
   callStartedAt = clickedAt;
@@ -294,7 +340,10 @@ ui.button.addEventListener("click", () => {
   else startCall(clickedAt);
 });
 
-ui.form.addEventListener("input", () => saveSettings(readForm(ui.form)));
+ui.form.addEventListener("input", (event) => {
+  saveSettings(readForm(ui.form));
+  if (event.target === ui.form.elements.gatewayKey) markKeyField(false);
+});
 ui.form.addEventListener("submit", (event) => event.preventDefault());
 ui.forget.addEventListener("click", () => {
   forgetSettings();
