@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,3 +116,20 @@ async def test_demo_tenant_can_mint_more_than_the_production_default(
         ]
     assert [answer.status_code for answer in answers] == [200] * 6
     assert answers[-1].headers["RateLimit-Policy"] == '"default";q=30;w=60'
+
+
+def test_demo_says_in_one_line_when_it_cannot_keep_its_key(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "state-home"
+    not_a_directory.write_text("a file where the state directory should be")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "realtime-gateway"), "demo", "--port", "0"],
+        env={**os.environ, "XDG_STATE_HOME": str(not_a_directory)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("realtime-gateway demo: cannot keep the demo key in ")
