@@ -1,5 +1,5 @@
-"""What the console tells a newcomer who got something wrong: a refused key points at the key
-field; a rate limit states the retry time once, in the countdown."""
+"""What the console tells a newcomer: a refused key points at the key field; a rate limit states
+the retry time once, in the countdown; the event log shows whole rows as it follows a call."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from tests.playwright.conftest import OperatorPage
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 
-async def start_call_with_key(operator: OperatorPage, gateway: RunningGateway, key: str) -> None:
+async def start_call_with_key(
+    operator: OperatorPage, gateway: RunningGateway, key: str, until: str = "error"
+) -> None:
     page = operator.page
     await page.goto(gateway.base_url + "/")
     await operator.wait_for_state("idle", timeout=10)
     await page.get_by_label("Gateway key", exact=True).fill(key)
     await page.get_by_role("button", name="Enable microphone").click()
-    await operator.wait_for_state("error")
+    await operator.wait_for_state(until, timeout=15)
 
 
 async def test_refused_key_points_at_the_key_field_until_edited(
@@ -66,3 +68,41 @@ async def test_rate_limit_states_the_retry_time_once(
     assert "sessions per 60 s" in await page.locator("#error-message").inner_text()
     # A rate limit is not the key's fault.
     assert await page.get_by_label("Gateway key", exact=True).get_attribute("aria-invalid") is None
+
+
+ROWS_IN_VIEW_JS = """() => {
+  const log = document.getElementById("event-log");
+  const rows = [...log.children];
+  const top = log.scrollTop, bottom = log.scrollTop + log.clientHeight;
+  const first = rows.find((row) => row.offsetTop + row.offsetHeight > top);
+  const last = rows[rows.length - 1];
+  return {
+    scrolled: top > 0,
+    firstCut: first ? first.offsetTop < top : false,
+    lastHidden: last ? last.offsetTop + last.offsetHeight > bottom + 1 : true,
+    overflowing: rows.some((row) => row.scrollWidth > row.clientWidth + 1),
+    pageScrolled: window.scrollY,
+  };
+}"""
+
+
+async def test_event_log_follows_the_newest_without_cutting_its_first_row(
+    operator: OperatorPage, gateway: RunningGateway, stub: Any
+) -> None:
+    page = operator.page
+    await page.set_viewport_size({"width": 1280, "height": 600})
+    await start_call_with_key(operator, gateway, gateway.tenant_key, until="connected")
+    # The stub's greeting sends a few dozen events: more than the log shows at once.
+    await operator.wait_for(
+        "(() => { const log = document.getElementById('event-log');"
+        " return log.scrollHeight > log.clientHeight * 1.5; })()",
+        "the event log to overflow",
+        timeout=15,
+    )
+    await operator.wait_for("window.realtimeGateway.eventCount >= 20", "20 events", timeout=15)
+    view = await page.evaluate(ROWS_IN_VIEW_JS)
+    assert view["scrolled"], view
+    assert not view["firstCut"], view
+    assert not view["lastHidden"], view
+    assert not view["overflowing"], view
+    assert view["pageScrolled"] == 0, view  # only the log scrolled, not the page
