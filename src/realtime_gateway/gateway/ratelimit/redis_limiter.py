@@ -66,7 +66,7 @@ class RedisLimiter:
         rates: Rates,
         *,
         failure_mode: FailureMode = "local",
-        clock: Clock = time.time,
+        clock: Clock = time.monotonic,
         client: Redis | None = None,
     ) -> None:
         self._rates = rates
