@@ -178,6 +178,15 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "OPENAI_API_KEY is not set, but a non-local provider endpoint is configured"
             )
+        if self.audit_log and self.audit_log != "-":
+            try:  # the same open the audit handler does, so its refusal is a config error
+                with open(self.audit_log, "a", encoding="utf-8"):
+                    pass
+            except OSError as error:
+                raise ConfigError(
+                    f"GATEWAY_AUDIT_LOG {self.audit_log} cannot be opened for appending: "
+                    f"{error.strerror or type(error).__name__}"
+                ) from error
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
