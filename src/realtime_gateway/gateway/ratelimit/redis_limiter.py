@@ -30,6 +30,10 @@ KEY_PREFIX = "rtg:rl:"
 # "future" ones). TIME inside a script is allowed since Redis 5 (effects replication, the only
 # mode from 7), so the one server is the one clock. Times are integer microseconds: below
 # 2**53, so exact as Lua numbers and as sorted-set scores.
+# The script is idempotent by its member (ARGV[3], unique per decision): the client retries a
+# command whose connection broke, and if the first run had counted the hit, the retry finds
+# its member and answers "allowed" again instead of counting twice. A denial stores nothing,
+# so running it again is harmless.
 SLIDING_WINDOW = """
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
@@ -39,7 +43,9 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
 local allowed = 0
-if count < limit then
+if redis.call('ZSCORE', key, ARGV[3]) then
+  allowed = 1
+elseif count < limit then
   redis.call('ZADD', key, now, ARGV[3])
   count = count + 1
   allowed = 1
@@ -77,7 +83,8 @@ class RedisLimiter:
         self._script = self._client.register_script(SLIDING_WINDOW)
         self._local = MemoryLimiter(rates, clock=clock, backend="local")
         self._degraded = False
-        # Members must be unique across replicas: two hits in the same microsecond both count.
+        # Members must be unique across replicas: two hits in the same microsecond both count,
+        # and a retried decision is recognised by its member (see SLIDING_WINDOW).
         self._member_prefix = secrets.token_hex(8)
         self._sequence = itertools.count()
 
