@@ -30,7 +30,7 @@ class ResetProxy:
     async def handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._handlers.add(task)  # type: ignore[arg-type]
+        self._handlers.add(task)
         server_r, server_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         self._writers |= {client_w, server_w}
         lost = asyncio.Event()

@@ -29,10 +29,6 @@ class MemoryLimiter:
         self._hits: dict[str, deque[float]] = {}
         self._decisions = 0
 
-    @property
-    def degraded(self) -> bool:
-        return False
-
     async def hit(self, tenant: str) -> Decision:
         return self.decide(tenant)
 

@@ -82,15 +82,10 @@ class RedisLimiter:
         self._client = client if client is not None else make_client(url)
         self._script = self._client.register_script(SLIDING_WINDOW)
         self._local = MemoryLimiter(rates, clock=clock, backend="local")
-        self._degraded = False
         # Members must be unique across replicas: two hits in the same microsecond both count,
         # and a retried decision is recognised by its member (see SLIDING_WINDOW).
         self._member_prefix = secrets.token_hex(8)
         self._sequence = itertools.count()
-
-    @property
-    def degraded(self) -> bool:
-        return self._degraded
 
     async def hit(self, tenant: str) -> Decision:
         policy, limit, window = self._rates.for_tenant(tenant)
@@ -101,7 +96,6 @@ class RedisLimiter:
             )
         except REDIS_FAILURES as exc:
             return self._when_redis_failed(tenant, policy, limit, window, exc)
-        self._degraded = False
         allowed, counted, until_us = (int(value) for value in reply)
         return make_decision(
             allowed=bool(allowed),
@@ -116,7 +110,6 @@ class RedisLimiter:
     def _when_redis_failed(
         self, tenant: str, policy: str, limit: int, window: int, exc: BaseException
     ) -> Decision:
-        self._degraded = True
         logger.warning(
             "rate limiter: redis at %s failed (%s: %s); tenant %r decided by failure mode %r",
             self._location,
@@ -145,9 +138,7 @@ class RedisLimiter:
         try:
             await self._client.ping()
         except REDIS_FAILURES:
-            self._degraded = True
             return "redis unreachable"
-        self._degraded = False
         return None
 
     async def aclose(self) -> None:
