@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,6 +23,7 @@ from realtime_gateway.client.errors import (
     UnexpectedResponseError,
 )
 from realtime_gateway.client.models import Session, parse_session
+from realtime_gateway.reasons import describe
 
 if TYPE_CHECKING:
     from realtime_gateway.client.call import Call
@@ -43,6 +45,12 @@ def parse_retry_after(value: str | None) -> int | None:
     except (TypeError, ValueError):
         return None
     return max(0, int(when.timestamp() - time.time() + 0.999))
+
+
+def _origin(url: str) -> str:
+    # The provider's URL may carry the model in its query; the origin is what a reader needs.
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def error_from_response(response: httpx.Response) -> GatewayClientError:
@@ -110,14 +118,15 @@ class GatewayClient:
                 timeout=self._timeout,
                 follow_redirects=False,
             )
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as error:
             raise GatewayUnreachableError(
-                f"gateway did not answer within {self._timeout:g} s"
-            ) from None
+                f"gateway at {self.base_url} did not answer within {self._timeout:g} s "
+                f"({describe(error)})"
+            ) from error
         except httpx.HTTPError as error:
             raise GatewayUnreachableError(
-                f"could not reach the gateway: {type(error).__name__}"
-            ) from None
+                f"could not reach the gateway at {self.base_url}: {describe(error)}"
+            ) from error
         if response.status_code != 200:
             raise error_from_response(response)
         try:
@@ -125,7 +134,7 @@ class GatewayClient:
         except ValueError as error:
             raise UnexpectedResponseError(
                 f"gateway answered 200 with a malformed session ({error})", status=200
-            ) from None
+            ) from error
 
     async def post_offer(self, session: Session, offer_sdp: str) -> str:
         """POST the SDP offer to the provider with the session's secret; the answer SDP."""
@@ -142,8 +151,8 @@ class GatewayClient:
             )
         except httpx.HTTPError as error:
             raise SdpRefusedError(
-                f"could not post the offer to the provider: {type(error).__name__}"
-            ) from None
+                f"could not post the offer to {_origin(session.webrtc_url)}: {describe(error)}"
+            ) from error
         if response.status_code not in (200, 201):
             raise SdpRefusedError(
                 f"provider answered the offer with {response.status_code}",
