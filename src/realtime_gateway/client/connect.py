@@ -114,6 +114,7 @@ async def _run(args: argparse.Namespace, input_samples: Samples | None) -> Sampl
             input_samples=input_samples,
             # cli.py may not offer --ice-timeout (yet); the client's default bound applies then.
             ice_timeout=getattr(args, "ice_timeout", None) or DEFAULT_ICE_TIMEOUT,
+            max_audio_seconds=args.seconds,  # all it writes; later audio is counted, not kept
         ) as call,
     ):
         printer = asyncio.ensure_future(_print_events(call))

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_ICE_TIMEOUT = 10.0
+# What a call keeps (see `call.Call`): the latest events, and the first minutes of audio.
+DEFAULT_MAX_EVENTS = 1000
+DEFAULT_MAX_AUDIO_SECONDS = 300.0  # 27.6 MB of int16 mono 48 kHz
 
 
 def parse_retry_after(value: str | None) -> int | None:
@@ -170,17 +173,20 @@ class GatewayClient:
         input_samples: Samples | None = None,
         input_wav: str | Path | None = None,
         ice_timeout: float = DEFAULT_ICE_TIMEOUT,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS,
     ) -> AsyncIterator[Call]:
         """The whole flow: mint, offer, answer, ICE connected; yields the live `Call`, closes it.
 
         Outgoing audio is `input_samples` (int16 mono 48 kHz) or `input_wav`, then silence.
+        `max_events` and `max_audio_seconds` bound what the call keeps (see `Call`).
         """
         from realtime_gateway.client.call import Call
         from realtime_gateway.media.resampling import load_input
 
         if input_samples is None and input_wav is not None:
             input_samples = load_input(input_wav)
-        call = Call(self, input_samples)
+        call = Call(self, input_samples, max_events=max_events, max_audio_seconds=max_audio_seconds)
         try:
             await call.start(model, voice, endpoint, ice_timeout)
             yield call
