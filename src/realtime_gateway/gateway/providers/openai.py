@@ -39,8 +39,6 @@ def _replace_path(endpoint: str, path: str, query: str = "") -> str:
 class GaAdapter:
     """`POST .../realtime/client_secrets`; SDP goes to `.../realtime/calls` beside it."""
 
-    wire = "ga"
-
     async def mint(self, transport: Transport, request: MintRequest) -> MintedSession:
         provider = provider_name(request.endpoint)
         body = {
@@ -86,8 +84,6 @@ class GaAdapter:
 
 class BetaAdapter:
     """`POST .../realtime/sessions`; SDP goes to `.../realtime?model=M`."""
-
-    wire = "beta"
 
     async def mint(self, transport: Transport, request: MintRequest) -> MintedSession:
         provider = provider_name(request.endpoint)
