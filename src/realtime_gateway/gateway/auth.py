@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from realtime_gateway.gateway.errors import Unauthorized
 from realtime_gateway.gateway.settings import ConfigError, Settings
+from realtime_gateway.wire import bearer_credential
 
 HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -75,9 +76,8 @@ def parse_public_key(pem: str) -> PublicKey:
 def bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise Unauthorized("missing Authorization: Bearer credential")
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+    token = bearer_credential(authorization)
+    if token is None:
         raise Unauthorized("malformed Authorization header: expected 'Bearer <credential>'")
     if len(token) > MAX_CREDENTIAL_LENGTH:
         raise Unauthorized("credential too long")

@@ -16,9 +16,11 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel
+from starlette.types import Send
 
 
 class GatewayError(Exception):
@@ -37,6 +39,20 @@ class GatewayError(Exception):
 def error_body(error_code: str, message: str) -> dict[str, str]:
     """The one error body every refusal carries."""
     return {"error_code": error_code, "message": message}
+
+
+async def send_error(send: Send, error: GatewayError, *, close: bool = False) -> None:
+    """The error as a whole response, for ASGI middleware that answers before any route."""
+    body = json.dumps(error.body()).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in error.headers.items()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class InvalidRequest(GatewayError):

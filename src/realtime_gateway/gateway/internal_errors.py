@@ -7,16 +7,13 @@ uvicorn's plain-text log. This middleware answers and does not re-raise.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from realtime_gateway.gateway.errors import GatewayError, error_body
+from realtime_gateway.gateway.errors import GatewayError, send_error
 
 log = logging.getLogger("realtime_gateway.gateway.app")
-
-INTERNAL_ERROR = GatewayError("the gateway failed unexpectedly")
 
 
 class InternalErrorMiddleware:
@@ -44,19 +41,4 @@ class InternalErrorMiddleware:
                 extra={"path": scope.get("path"), "response_started": started},
             )
             if not started:  # once a response began, the connection is all that is left
-                await _answer_internal_error(send)
-
-
-async def _answer_internal_error(send: Send) -> None:
-    body = json.dumps(error_body(INTERNAL_ERROR.error_code, INTERNAL_ERROR.message)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": INTERNAL_ERROR.status_code,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+                await send_error(send, GatewayError("the gateway failed unexpectedly"))
