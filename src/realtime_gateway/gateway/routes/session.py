@@ -6,8 +6,9 @@ import asyncio
 import time
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException  # FastAPI's subclasses it
 
 from realtime_gateway.gateway.body import (
     SessionRequest,
