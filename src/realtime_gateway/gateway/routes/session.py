@@ -113,7 +113,7 @@ async def create_session(request: Request, tenant: TenantDep, runtime: RuntimeDe
         outcome, status = error_code_for_status(error.status_code), error.status_code
         raise
     except asyncio.CancelledError:
-        # The caller went away: nobody is answered, and nothing was created.
+        # The request was cancelled (the caller or the server went away): no answer is sent.
         outcome, status = "cancelled", CLIENT_CLOSED_REQUEST
         raise
     except Exception:
