@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.procs import rss_kb
+
 REPO = Path(__file__).resolve().parents[1]
 PERCENTILES = (50, 90, 99)
 
@@ -132,11 +134,11 @@ class Run:
 
 
 def read_rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    """VmRSS in kB, or 0 once the process has gone (a sample, not a failure)."""
+    try:
+        return rss_kb(pid)
+    except (OSError, RuntimeError):
+        return 0
 
 
 async def open_connections(host: str, port: int, count: int) -> list[Connection]:

@@ -1,6 +1,7 @@
 """The real processes a benchmark measures: the stub, the gateway and redis-server, on 127.0.0.1.
 
-Every wait is bounded; every process started here is stopped by its own id.
+Every wait is bounded; every process started here is stopped by its own id. The process
+helpers (`free_port`, `rss_kb`, `stop_process`) are the tests' too.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 HOST = "127.0.0.1"
 PROVIDER_KEY = "sk-bench-" + "0" * 24
 TENANTS = 64
 MODEL = "gpt-realtime"
 VOICE = "verse"
-# The shortest TTL both sides accept: it keeps the stub's secret store (pruned by a scan on
-# every mint) small, so a long run does not slow the stub down and skew the direct baseline.
+# The shortest TTL both sides accept: it keeps the stub's secret store small (expired secrets
+# leave an expiry heap as each mint passes them), so the direct baseline measures minting.
 SECRET_TTL = 10
 BIN = Path(sys.executable).with_name("realtime-gateway")
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +55,18 @@ def rss_kb(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Terminate a child, and kill it if it has not exited within `timeout`."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -137,13 +150,8 @@ class Service:
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=timeout)
+        if process is not None:
+            stop_process(process, timeout)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -40,6 +40,18 @@ import pytest
             },
             "does not exist",
         ),
+        (
+            {
+                "OPENAI_API_KEY": "sk-x",
+                "GATEWAY_API_KEYS": "acme:k1",
+                "GATEWAY_AUDIT_LOG": "/nonexistent/dir/audit.jsonl",
+            },
+            "GATEWAY_AUDIT_LOG /nonexistent/dir/audit.jsonl cannot be opened for appending",
+        ),
+        (
+            {"OPENAI_API_KEY": "sk-x", "GATEWAY_API_KEYS": "acme:k1", "GATEWAY_AUDIT_LOG": "/"},
+            "GATEWAY_AUDIT_LOG / cannot be opened for appending",
+        ),
     ],
 )
 def test_serve_refuses_a_bad_configuration_in_one_line(env: dict[str, str], reason: str) -> None:

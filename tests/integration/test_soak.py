@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.procs import stop_process
 from tests.fixtures.processes import GatewayProcess, gateway_env, gateway_process
 from tests.fixtures.servers import free_port, wait_for_port
 
@@ -46,8 +47,7 @@ def stub_process(logdir: Path) -> Iterator[str]:
         wait_for_port(port, timeout=30)
         yield f"http://127.0.0.1:{port}/v1/realtime/client_secrets"
     finally:
-        process.terminate()
-        process.wait(10)
+        stop_process(process)
 
 
 def key_of(tenant: str) -> str:

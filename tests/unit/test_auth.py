@@ -10,14 +10,15 @@ import time
 from typing import Any
 
 import jwt
+import jwt.algorithms
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from realtime_gateway.gateway.auth import Authenticator, parse_key_entry
+from realtime_gateway.gateway.auth import Authenticator, Tenant, parse_key_entry
 from realtime_gateway.gateway.errors import Unauthorized
 from realtime_gateway.gateway.keys import new_key, sha256_hex
-from realtime_gateway.gateway.settings import load_settings
+from realtime_gateway.gateway.settings import ConfigError, load_settings
 
 HS_SECRET = "a-very-long-hs256-secret-for-tests-0123456789"
 
@@ -199,3 +200,51 @@ def test_unknown_tenant_takes_same_time() -> None:
             pass
         counts.append(len(comparisons))
     assert counts == [20, 20, 20]
+
+
+def test_plain_key_with_two_dots_is_tried_as_a_key_when_jwt_is_configured() -> None:
+    auth = authenticator(api_keys=["acme:part.of.key"], jwt_secret=HS_SECRET)
+    assert auth.authenticate(bearer("part.of.key")) == Tenant("acme", "key")
+    # A JWT-shaped credential that is neither a valid token nor a key keeps the JWT reason.
+    with pytest.raises(Unauthorized, match="invalid token"):
+        auth.authenticate(bearer("part.of.other"))
+    with pytest.raises(Unauthorized, match="expired credential"):
+        auth.authenticate(bearer(hs_token({"exp": int(time.time()) - 120})))
+    assert auth.authenticate(bearer(hs_token({}))) == Tenant("acme", "jwt")
+
+
+def test_public_key_is_parsed_once_not_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A spy on PyJWT's own PEM parser (not a stand-in: it still parses), counting its calls.
+    private, public = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    auth = authenticator(jwt_public_key=public)
+    parses: list[bytes] = []
+    real_parse = serialization.load_pem_public_key  # the function PyJWT imported
+
+    def counting(data: bytes, *args: Any, **kwargs: Any) -> Any:
+        parses.append(data)
+        return real_parse(data, *args, **kwargs)
+
+    monkeypatch.setattr(jwt.algorithms, "load_pem_public_key", counting)
+    token = jwt.encode({"tenant": "acme", "exp": int(time.time()) + 60}, private, "RS256")
+    for _ in range(3):
+        assert auth.authenticate(bearer(token)).name == "acme"
+    assert parses == []
+
+
+def test_public_key_of_another_kind_is_refused_at_start_up() -> None:
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
+    pem = p384.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    with pytest.raises(ConfigError, match="RSA \\(RS256\\) or P-256 EC \\(ES256\\)"):
+        authenticator(jwt_public_key=pem)
+
+
+def test_a_public_key_accepts_only_its_own_algorithm() -> None:
+    rsa_private, rsa_public = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    ec_private, _ = _pem(ec.generate_private_key(ec.SECP256R1()))
+    auth = authenticator(jwt_public_key=rsa_public)
+    claims = {"tenant": "acme", "exp": int(time.time()) + 60}
+    with pytest.raises(Unauthorized, match="algorithm is not accepted"):
+        auth.authenticate(bearer(jwt.encode(claims, ec_private, "ES256")))
+    assert auth.authenticate(bearer(jwt.encode(claims, rsa_private, "RS256"))).name == "acme"

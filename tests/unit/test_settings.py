@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from realtime_gateway.gateway.settings import ConfigError, load_settings, parse_rate
+from realtime_gateway.gateway.settings import ConfigError, Settings, load_settings, parse_rate
 
 
 @pytest.fixture(autouse=True)
@@ -120,3 +122,49 @@ def test_a_named_config_file_that_does_not_exist_is_refused(
     monkeypatch.setenv("GATEWAY_CONFIG", str(tmp_path / "typo.toml"))
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings()
+
+
+def test_settings_made_directly_refuse_a_missing_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings(config_file=tmp_path / "typo.toml")
+    monkeypatch.setenv("GATEWAY_CONFIG", str(tmp_path / "typo.toml"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings()
+
+
+def test_settings_made_directly_read_their_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text("secret_ttl = 30\n")
+    settings = Settings(config_file=config, port=9001)
+    assert (settings.secret_ttl, settings.port, settings.config_file) == (30, 9001, config)
+
+
+def test_loading_is_reentrant_across_threads(tmp_path: Path) -> None:
+    """Threads loading different files at once each get their own: no shared state. The
+    interpreter switches threads every microsecond here, so shared state would be caught."""
+    files = []
+    for n in range(4):
+        path = tmp_path / f"gateway-{n}.toml"
+        path.write_text(f"secret_ttl = {30 + n}\n")
+        files.append(path)
+    wrong: list[tuple[int, int]] = []
+
+    def load_many(n: int) -> None:
+        for _ in range(150):
+            got = load_settings(files[n])
+            if got.secret_ttl != 30 + n:
+                wrong.append((n, got.secret_ttl))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=load_many, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []

@@ -1,5 +1,10 @@
 """One live call with the provider, as `GatewayClient.connect` opens it: the aiortc peer, the
-`oai-events` channel (provider events in, client events out) and the received audio."""
+`oai-events` channel (provider events in, client events out) and the received audio.
+
+A call may last hours, so what it keeps is bounded: the latest `max_events` events (and the
+first of each type, for `wait_for_event`), a count per event type, and the first
+`max_audio_seconds` of audio (later audio is counted, not kept).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +21,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from realtime_gateway.client import IceTimeoutError, SdpRefusedError, Session
+from realtime_gateway.client.http import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_EVENTS
 from realtime_gateway.media import ice
 from realtime_gateway.media.audio import Samples, dbfs
 from realtime_gateway.media.resampling import FrameConverter, PacedAudioTrack
@@ -26,15 +33,28 @@ if TYPE_CHECKING:
 EVENTS_CHANNEL = "oai-events"
 AUDIBLE_DBFS = -50.0  # a received frame louder than this counts as "first audio"
 _REDACTED = "[redacted]"
+MAX_EVENT_TYPES = 256  # the first event of at most this many types is kept for wait_for_event
 
 
 class Call:
     """A connected call. Read `events()`, `audio()`; `send_event(...)`; `close()` when done."""
 
-    def __init__(self, client: GatewayClient, input_samples: Samples | None = None) -> None:
+    def __init__(
+        self,
+        client: GatewayClient,
+        input_samples: Samples | None = None,
+        *,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS,
+    ) -> None:
         self._client = client
         self.session: Session | None = None
-        self.received_events: list[dict[str, Any]] = []
+        # The latest events; `event_counts` counts every one, kept or not.
+        self.received_events: deque[dict[str, Any]] = deque(maxlen=max_events)
+        self.event_counts: Counter[str] = Counter()
+        self.events_dropped = 0  # events `events()` never yielded: its queue was full
+        self._first_of_type: dict[str, dict[str, Any]] = {}
+        self._event_arrived = asyncio.Event()
         self.started_at = time.monotonic()
         self.connected_after: float | None = None
         self.first_audio_after: float | None = None
@@ -44,8 +64,11 @@ class Call:
         self._channel: Any = None
         self._channel_open = asyncio.Event()
         self._state_changed = asyncio.Event()
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=max_events)
         self._chunks: list[Samples] = []
+        self._max_audio_samples = int(max_audio_seconds * SAMPLE_RATE)
+        self._samples_kept = 0
+        self._samples_received = 0
         self._secrets: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -112,7 +135,18 @@ class Call:
         if not isinstance(event, dict):
             event = {"type": "client.unparsed", "value": event}
         self.received_events.append(event)
-        self._queue.put_nowait(event)
+        kind = str(event.get("type"))
+        self.event_counts[kind] += 1
+        if kind not in self._first_of_type and len(self._first_of_type) < MAX_EVENT_TYPES:
+            self._first_of_type[kind] = event
+        self._event_arrived.set()
+        self._enqueue(event)
+
+    def _enqueue(self, item: dict[str, Any] | None) -> None:
+        if self._queue.full():  # nobody reads `events()` fast enough: drop the oldest
+            self._queue.get_nowait()
+            self.events_dropped += 1
+        self._queue.put_nowait(item)
 
     def _on_track(self, track: Any) -> None:
         if track.kind == "audio":
@@ -128,9 +162,17 @@ class Call:
             except MediaStreamError:
                 return
             samples = converter.convert(frame)
-            self._chunks.append(samples)
+            self._keep(samples)
             if self.first_audio_after is None and dbfs(samples) > AUDIBLE_DBFS:
                 self.first_audio_after = time.monotonic() - self.started_at
+
+    def _keep(self, samples: Samples) -> None:
+        self._samples_received += samples.size
+        room = self._max_audio_samples - self._samples_kept
+        if room > 0:
+            kept = samples[:room]
+            self._chunks.append(kept)
+            self._samples_kept += kept.size
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """Provider events as they arrive (one consumer), until the call closes."""
@@ -143,26 +185,32 @@ class Call:
     async def wait_for_event(self, event_type: str, timeout: float) -> dict[str, Any]:
         """The first event of this type received (already or within `timeout`); TimeoutError."""
         deadline = time.monotonic() + timeout
-        seen = 0
-        while True:
-            for event in self.received_events[seen:]:
-                if event.get("type") == event_type:
-                    return event
-            seen = len(self.received_events)
+        while (event := self._find(event_type)) is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"no {event_type} within {timeout:g} s")
-            await asyncio.sleep(min(0.02, remaining))
+            self._event_arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event_arrived.wait(), remaining)
+        return event
+
+    def _find(self, event_type: str) -> dict[str, Any] | None:
+        first = self._first_of_type.get(event_type)
+        if first is not None or len(self._first_of_type) < MAX_EVENT_TYPES:
+            return first
+        # Past MAX_EVENT_TYPES types, only the latest events can still hold it.
+        return next((e for e in self.received_events if e.get("type") == event_type), None)
 
     def audio(self) -> Samples:
-        """Everything received so far, int16 mono 48 kHz."""
+        """The audio received so far, up to `max_audio_seconds`, int16 mono 48 kHz."""
         if not self._chunks:
             return np.zeros(0, dtype=np.int16)
         return np.concatenate(self._chunks)
 
     @property
     def seconds_received(self) -> float:
-        return sum(chunk.size for chunk in self._chunks) / SAMPLE_RATE
+        """All the audio received, kept or not."""
+        return self._samples_received / SAMPLE_RATE
 
     # -- outgoing and closing -------------------------------------------------------------------
 
@@ -184,4 +232,4 @@ class Call:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._pc.close(), 5.0)
-        self._queue.put_nowait(None)
+        self._enqueue(None)

@@ -36,6 +36,7 @@ from realtime_gateway.media import ice
 from realtime_gateway.media.audio import Samples, dbfs, write_wav
 from realtime_gateway.media.resampling import load_input
 from realtime_gateway.media.tracks import SAMPLE_RATE
+from realtime_gateway.reasons import describe
 
 EXIT_OK = 0
 EXIT_OTHER = 1
@@ -113,6 +114,7 @@ async def _run(args: argparse.Namespace, input_samples: Samples | None) -> Sampl
             input_samples=input_samples,
             # cli.py may not offer --ice-timeout (yet); the client's default bound applies then.
             ice_timeout=getattr(args, "ice_timeout", None) or DEFAULT_ICE_TIMEOUT,
+            max_audio_seconds=args.seconds,  # all it writes; later audio is counted, not kept
         ) as call,
     ):
         printer = asyncio.ensure_future(_print_events(call))
@@ -142,7 +144,7 @@ def run_connect(args: argparse.Namespace) -> int:
         try:
             input_samples = load_input(args.input)
         except (OSError, ValueError, EOFError) as error:
-            _fail("input_error", f"cannot read {args.input}: {type(error).__name__}")
+            _fail("input_error", f"cannot read {args.input}: {describe(error)}")
             return EXIT_OTHER
     try:
         recorded = asyncio.run(_run(args, input_samples))
@@ -150,13 +152,13 @@ def run_connect(args: argparse.Namespace) -> int:
         extra = ""
         if isinstance(error, RateLimitedError) and error.retry_after is not None:
             extra = f" (retry after {error.retry_after} s)"
-        _fail(error.error_code, f"{_status(error)}{error.message}{extra}")
+        _fail(error.error_code, _redacted(f"{_status(error)}{error.message}{extra}", args.api_key))
         return exit_code_for(error)
     except KeyboardInterrupt:
         _fail("interrupted", "stopped before the end")
         return 130
     except Exception as error:  # a one-line reason, never a stack trace
-        _fail("internal_error", type(error).__name__)
+        _fail("internal_error", _redacted(describe(error), args.api_key))
         return EXIT_OTHER
     try:
         write_wav(args.out, SAMPLE_RATE, np.asarray(recorded, dtype=np.int16))
@@ -164,6 +166,10 @@ def run_connect(args: argparse.Namespace) -> int:
         _fail("output_error", f"cannot write {args.out}: {error.strerror or type(error).__name__}")
         return EXIT_OTHER
     return EXIT_OK
+
+
+def _redacted(text: str, api_key: str) -> str:
+    return text.replace(api_key, "[redacted]") if api_key else text
 
 
 def _status(error: GatewayClientError) -> str:

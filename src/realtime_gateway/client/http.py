@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,6 +23,7 @@ from realtime_gateway.client.errors import (
     UnexpectedResponseError,
 )
 from realtime_gateway.client.models import Session, parse_session
+from realtime_gateway.reasons import describe
 
 if TYPE_CHECKING:
     from realtime_gateway.client.call import Call
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_ICE_TIMEOUT = 10.0
+# What a call keeps (see `call.Call`): the latest events, and the first minutes of audio.
+DEFAULT_MAX_EVENTS = 1000
+DEFAULT_MAX_AUDIO_SECONDS = 300.0  # 27.6 MB of int16 mono 48 kHz
 
 
 def parse_retry_after(value: str | None) -> int | None:
@@ -43,6 +48,12 @@ def parse_retry_after(value: str | None) -> int | None:
     except (TypeError, ValueError):
         return None
     return max(0, int(when.timestamp() - time.time() + 0.999))
+
+
+def _origin(url: str) -> str:
+    # The provider's URL may carry the model in its query; the origin is what a reader needs.
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def error_from_response(response: httpx.Response) -> GatewayClientError:
@@ -110,14 +121,15 @@ class GatewayClient:
                 timeout=self._timeout,
                 follow_redirects=False,
             )
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as error:
             raise GatewayUnreachableError(
-                f"gateway did not answer within {self._timeout:g} s"
-            ) from None
+                f"gateway at {self.base_url} did not answer within {self._timeout:g} s "
+                f"({describe(error)})"
+            ) from error
         except httpx.HTTPError as error:
             raise GatewayUnreachableError(
-                f"could not reach the gateway: {type(error).__name__}"
-            ) from None
+                f"could not reach the gateway at {self.base_url}: {describe(error)}"
+            ) from error
         if response.status_code != 200:
             raise error_from_response(response)
         try:
@@ -125,7 +137,7 @@ class GatewayClient:
         except ValueError as error:
             raise UnexpectedResponseError(
                 f"gateway answered 200 with a malformed session ({error})", status=200
-            ) from None
+            ) from error
 
     async def post_offer(self, session: Session, offer_sdp: str) -> str:
         """POST the SDP offer to the provider with the session's secret; the answer SDP."""
@@ -142,8 +154,8 @@ class GatewayClient:
             )
         except httpx.HTTPError as error:
             raise SdpRefusedError(
-                f"could not post the offer to the provider: {type(error).__name__}"
-            ) from None
+                f"could not post the offer to {_origin(session.webrtc_url)}: {describe(error)}"
+            ) from error
         if response.status_code not in (200, 201):
             raise SdpRefusedError(
                 f"provider answered the offer with {response.status_code}",
@@ -161,17 +173,20 @@ class GatewayClient:
         input_samples: Samples | None = None,
         input_wav: str | Path | None = None,
         ice_timeout: float = DEFAULT_ICE_TIMEOUT,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS,
     ) -> AsyncIterator[Call]:
         """The whole flow: mint, offer, answer, ICE connected; yields the live `Call`, closes it.
 
         Outgoing audio is `input_samples` (int16 mono 48 kHz) or `input_wav`, then silence.
+        `max_events` and `max_audio_seconds` bound what the call keeps (see `Call`).
         """
         from realtime_gateway.client.call import Call
         from realtime_gateway.media.resampling import load_input
 
         if input_samples is None and input_wav is not None:
             input_samples = load_input(input_wav)
-        call = Call(self, input_samples)
+        call = Call(self, input_samples, max_events=max_events, max_audio_seconds=max_audio_seconds)
         try:
             await call.start(model, voice, endpoint, ice_timeout)
             yield call

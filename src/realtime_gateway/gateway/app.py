@@ -3,7 +3,6 @@ the pooled HTTP client and the limiter."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +18,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realtime_gateway import __version__
 from realtime_gateway.gateway.auth import Authenticator
-from realtime_gateway.gateway.errors import ERROR_CODES, GatewayError, InvalidRequest, documented
+from realtime_gateway.gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    documented,
+    error_body,
+    error_code_for_status,
+)
+from realtime_gateway.gateway.internal_errors import InternalErrorMiddleware
 from realtime_gateway.gateway.middleware import HeaderLimitMiddleware
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.providers.transport import AiohttpTransport, Transport
@@ -29,15 +35,12 @@ from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, build_rules
 from realtime_gateway.gateway.settings import Settings
 
 WEB_DIR = Path(__file__).parent / "web"
-log = logging.getLogger("realtime_gateway.gateway.app")
-
-STATUS_CODES = {cls.status_code: code for code, cls in ERROR_CODES.items()}
 
 
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse({"error_code": code, "message": message}, status, headers=headers)
+    return JSONResponse(error_body(code, message), status, headers=headers)
 
 
 async def on_gateway_error(request: Request, error: Exception) -> Response:
@@ -47,7 +50,7 @@ async def on_gateway_error(request: Request, error: Exception) -> Response:
 
 async def on_http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
-    code = STATUS_CODES.get(error.status_code, "http_error")
+    code = error_code_for_status(error.status_code)
     messages = {404: "no such route", 405: f"method {request.method} is not allowed here"}
     message = messages.get(error.status_code, str(error.detail))
     return error_response(error.status_code, code, message, dict(error.headers or {}))
@@ -55,11 +58,6 @@ async def on_http_error(request: Request, error: Exception) -> Response:
 
 async def on_validation_error(request: Request, error: Exception) -> Response:
     return await on_gateway_error(request, InvalidRequest("the request is not valid"))
-
-
-async def on_unexpected_error(request: Request, error: Exception) -> Response:
-    log.error("unexpected error", extra={"error": type(error).__name__, "path": request.url.path})
-    return error_response(500, "internal_error", "the gateway failed unexpectedly")
 
 
 def create_app(
@@ -102,7 +100,6 @@ def create_app(
     app.add_exception_handler(GatewayError, on_gateway_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(Exception, on_unexpected_error)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -112,6 +109,7 @@ def create_app(
             expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"],
         )
     app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
+    app.add_middleware(InternalErrorMiddleware)  # outermost: nothing escapes unanswered
     app.include_router(sessions_router)
     add_operational_routes(app, settings)
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")

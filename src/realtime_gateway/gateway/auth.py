@@ -15,10 +15,12 @@ from typing import Literal
 
 import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from realtime_gateway.gateway.errors import Unauthorized
 from realtime_gateway.gateway.settings import ConfigError, Settings
+from realtime_gateway.wire import bearer_credential
 
 HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -50,12 +52,32 @@ def parse_key_entry(entry: str) -> _KeyEntry:
     return _KeyEntry(tenant, hashlib.sha256(rest.encode()).digest())
 
 
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+
+def algorithm_for(key: PublicKey) -> str:
+    """Each key accepts only its own algorithm (no algorithm confusion)."""
+    return "RS256" if isinstance(key, rsa.RSAPublicKey) else "ES256"
+
+
+def parse_public_key(pem: str) -> PublicKey:
+    """The configured JWT public key: an RSA key (RS256) or a P-256 EC key (ES256)."""
+    try:
+        key = load_pem_public_key(pem.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigError("GATEWAY_JWT_PUBLIC_KEY is not a PEM public key") from None
+    if isinstance(key, rsa.RSAPublicKey):
+        return key
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return key
+    raise ConfigError("GATEWAY_JWT_PUBLIC_KEY must be an RSA (RS256) or P-256 EC (ES256) key")
+
+
 def bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise Unauthorized("missing Authorization: Bearer credential")
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+    token = bearer_credential(authorization)
+    if token is None:
         raise Unauthorized("malformed Authorization header: expected 'Bearer <credential>'")
     if len(token) > MAX_CREDENTIAL_LENGTH:
         raise Unauthorized("credential too long")
@@ -79,15 +101,13 @@ class Authenticator:
                 self._keys.append(parse_key_entry(entry.get_secret_value()))
             except ValueError as error:  # the entry holds a key: name its position, not it
                 raise ConfigError(f"GATEWAY_API_KEYS entry {number}: {error}") from None
-        self._jwt_keys: list[tuple[str | bytes, list[str]]] = []
+        self._jwt_keys: list[tuple[str | PublicKey, list[str]]] = []
         if settings.jwt_secret is not None:
             self._jwt_keys.append((settings.jwt_secret.get_secret_value(), ["HS256"]))
         if settings.jwt_public_key:
-            try:
-                load_pem_public_key(settings.jwt_public_key.encode())
-            except (ValueError, TypeError, UnsupportedAlgorithm):
-                raise ConfigError("GATEWAY_JWT_PUBLIC_KEY is not a PEM public key") from None
-            self._jwt_keys.append((settings.jwt_public_key, ["RS256", "ES256"]))
+            public_key = parse_public_key(settings.jwt_public_key)
+            # Parsed once here; PyJWT would parse a PEM string again on every request.
+            self._jwt_keys.append((public_key, [algorithm_for(public_key)]))
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._tenant_claim = settings.jwt_tenant_claim
@@ -98,9 +118,18 @@ class Authenticator:
 
     def authenticate(self, authorization: str | None) -> Tenant:
         token = bearer_token(authorization)
+        jwt_refusal: Unauthorized | None = None
         if self._jwt_keys and token.count(".") == 2:
-            return self._authenticate_jwt(token)
-        return self._authenticate_key(token)
+            try:
+                return self._authenticate_jwt(token)
+            except Unauthorized as refusal:  # a plain key may have two dots too
+                jwt_refusal = refusal
+        try:
+            return self._authenticate_key(token)
+        except Unauthorized:
+            if jwt_refusal is None:
+                raise
+        raise jwt_refusal  # the token looked like a JWT: its reason says more
 
     def _authenticate_key(self, token: str) -> Tenant:
         presented = hashlib.sha256(token.encode()).digest()

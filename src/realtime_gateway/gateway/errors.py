@@ -1,7 +1,7 @@
 """The gateway's errors. Each carries its HTTP status and `error_code`; one handler in `app`
 turns any of them into the documented body `{"error_code": ..., "message": ...}`.
 
-    GatewayError
+    GatewayError              500 internal_error      (anything unexpected)
     ├── InvalidRequest        400 invalid_request
     ├── Unauthorized          401 unauthorized        (+ WWW-Authenticate: Bearer)
     ├── NotFound              404 not_found
@@ -16,9 +16,11 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel
+from starlette.types import Send
 
 
 class GatewayError(Exception):
@@ -31,7 +33,26 @@ class GatewayError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, str]:
-        return {"error_code": self.error_code, "message": self.message}
+        return error_body(self.error_code, self.message)
+
+
+def error_body(error_code: str, message: str) -> dict[str, str]:
+    """The one error body every refusal carries."""
+    return {"error_code": error_code, "message": message}
+
+
+async def send_error(send: Send, error: GatewayError, *, close: bool = False) -> None:
+    """The error as a whole response, for ASGI middleware that answers before any route."""
+    body = json.dumps(error.body()).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in error.headers.items()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class InvalidRequest(GatewayError):
@@ -102,6 +123,20 @@ ERROR_CODES: dict[str, type[GatewayError]] = {
         LimiterUnavailable,
     )
 }
+
+
+# A bare status (an HTTPException raised by the framework or a library) names its code here.
+# 500 is ambiguous (provider_error is only ever raised as a ProviderError): it is internal_error.
+_CODES_BY_STATUS = {
+    cls.status_code: code for code, cls in ERROR_CODES.items() if cls.status_code != 500
+}
+
+
+def error_code_for_status(status: int) -> str:
+    """The `error_code` for an error known only by its HTTP status."""
+    if status == 500:
+        return GatewayError.error_code
+    return _CODES_BY_STATUS.get(status, "http_error")
 
 
 class ErrorBody(BaseModel):

@@ -6,11 +6,9 @@ from reaching authentication or a handler, and answers with the documented error
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from realtime_gateway.gateway.errors import HeadersTooLarge
+from realtime_gateway.gateway.errors import HeadersTooLarge, send_error
 
 
 class HeaderLimitMiddleware:
@@ -28,16 +26,4 @@ class HeaderLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         error = HeadersTooLarge(f"request headers are larger than {self.max_bytes} bytes")
-        body = json.dumps(error.body()).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": error.status_code,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, error, close=True)

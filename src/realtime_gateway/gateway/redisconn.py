@@ -38,8 +38,10 @@ def redis_location(url: str) -> str:
 
 def make_client(url: str) -> Redis:
     """A client that fails fast: small pool, 0.5 s timeouts, one immediate retry on a broken
-    connection (a pooled socket that died with a Redis restart), no retry on a timeout (the
-    script may have run, and a second run would count the hit twice)."""
+    connection (a pooled socket that died with a Redis restart), no retry on a timeout.
+
+    A broken connection may break after the command ran: every script sent through this
+    client must be safe to run twice (the limiter's is idempotent by its request id)."""
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=POOL_SIZE,

@@ -30,7 +30,9 @@ UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 CommaList = Annotated[list[str], NoDecode]
 
-_config_file_override: Path | None = None
+# The TOML layer's path: `Settings(config_file=...)` or the environment. Every source reports
+# it under this key, so `settings_customise_sources` finds it without any shared state.
+CONFIG_KEY = "GATEWAY_CONFIG"
 
 
 class ConfigError(ValueError):
@@ -73,6 +75,9 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
+    config_file: Path | None = Field(
+        default=None, validation_alias=AliasChoices(CONFIG_KEY, "config_file")
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     openai_api_key: SecretStr | None = Field(
@@ -139,9 +144,12 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = _config_file_override or os.environ.get("GATEWAY_CONFIG")
-        if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        named = init_settings().get(CONFIG_KEY) or os.environ.get(CONFIG_KEY)
+        if named:
+            if not Path(named).is_file():
+                # pydantic-settings would quietly skip it, and a typo would serve on the defaults.
+                raise ConfigError(f"config file {named} does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(named)))
         return tuple(sources)
 
     # -- derived views -------------------------------------------------------------------
@@ -178,17 +186,19 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "OPENAI_API_KEY is not set, but a non-local provider endpoint is configured"
             )
+        if self.audit_log and self.audit_log != "-":
+            try:  # the same open the audit handler does, so its refusal is a config error
+                with open(self.audit_log, "a", encoding="utf-8"):
+                    pass
+            except OSError as error:
+                raise ConfigError(
+                    f"GATEWAY_AUDIT_LOG {self.audit_log} cannot be opened for appending: "
+                    f"{error.strerror or type(error).__name__}"
+                ) from error
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build the settings, reading `config_file` (or `GATEWAY_CONFIG`) as the TOML layer."""
-    global _config_file_override
-    named = config_file or os.environ.get("GATEWAY_CONFIG")
-    if named and not Path(named).is_file():
-        # pydantic-settings would quietly skip it, and a typo would serve on the defaults.
-        raise ConfigError(f"config file {named} does not exist")
-    _config_file_override = Path(config_file) if config_file else None
-    try:
-        return Settings(**overrides)
-    finally:
-        _config_file_override = None
+    if config_file:
+        overrides["config_file"] = config_file
+    return Settings(**overrides)

@@ -13,13 +13,21 @@ from realtime_gateway.media.audio import Samples, read_wav
 from realtime_gateway.media.tracks import FRAME_SAMPLES, SAMPLE_RATE, PacedTrack
 
 
+def resample_signal(values: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """Linear-interpolation resampling of a mono signal, as float64; good enough for speech."""
+    if rate == target or values.size == 0:
+        return values.astype(np.float64)
+    count = int(round(values.size * target / rate))
+    positions = np.arange(count, dtype=np.float64) * (rate / target)
+    resampled: np.ndarray = np.interp(positions, np.arange(values.size, dtype=np.float64), values)
+    return resampled
+
+
 def resample(samples: Samples, rate: int, target: int = SAMPLE_RATE) -> Samples:
-    """Linear-interpolation resampling of int16 mono samples; good enough for speech input."""
+    """`resample_signal` for int16 mono samples."""
     if rate == target or samples.size == 0:
         return samples.astype(np.int16)
-    count = int(round(samples.size * target / rate))
-    positions = np.arange(count, dtype=np.float64) * (rate / target)
-    values = np.interp(positions, np.arange(samples.size, dtype=np.float64), samples)
+    values = resample_signal(samples, rate, target)
     return np.clip(np.round(values), -32768, 32767).astype(np.int16)
 
 

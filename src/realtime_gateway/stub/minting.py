@@ -80,10 +80,3 @@ def beta_session(
         "tracing": None,
         "client_secret": {"value": secret, "expires_at": secret_expires_at},
     }
-
-
-def requested_voice_ga(session: dict[str, Any]) -> str | None:
-    audio = session.get("audio")
-    output = audio.get("output") if isinstance(audio, dict) else None
-    voice = output.get("voice") if isinstance(output, dict) else None
-    return voice if isinstance(voice, str) and voice else None

@@ -25,6 +25,7 @@ from realtime_gateway.stub.forms import OfferError, parse_offer
 from realtime_gateway.stub.peer import CallRecord, StubCall
 from realtime_gateway.stub.secrets import new_id
 from realtime_gateway.stub.state import StubConfig, StubState
+from realtime_gateway.wire import bearer_credential, ga_session_voice
 
 __all__ = ["CallRecord", "StubConfig", "StubState", "create_stub_app", "run_stub"]
 
@@ -42,8 +43,7 @@ def _error(status: int, message: str | None = None, **kwargs: Any) -> JSONRespon
 
 
 def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    return bearer_credential(request.headers.get("authorization"))
 
 
 def _is_provider_key(state: StubState, token: str | None) -> bool:
@@ -102,7 +102,7 @@ async def mint_ga(request: Request) -> Response:
     if expires_after.get("anchor", "created_at") != "created_at":
         return _error(400, "Invalid 'expires_after.anchor'.", param="expires_after.anchor")
     model = _str_field(session.get("model"), minting.DEFAULT_MODEL)
-    voice = minting.requested_voice_ga(session) or minting.DEFAULT_VOICE
+    voice = ga_session_voice(session) or minting.DEFAULT_VOICE
     session_id = new_id("sess_")
     shaped = minting.ga_session(
         session_id, model, voice, int(state.now()) + minting.SESSION_SECONDS
@@ -168,7 +168,7 @@ async def _start_call(request: Request, model_override: str | None, location: bo
     except OfferError as error:
         return _error(400, str(error), param="sdp")
     model = _str_field(offer.session.get("model"), model_override or model)
-    voice = minting.requested_voice_ga(offer.session) or voice
+    voice = ga_session_voice(offer.session) or voice
     call_id = new_id("rtc_")
     session = minting.ga_session(
         session.get("id", new_id("sess_")),

@@ -52,9 +52,6 @@ class StubState:
     def clear_faults(self) -> None:
         self.faults.clear()
 
-    def call(self, call_id: str) -> CallRecord | None:
-        return next((record for record in self.calls if record.call_id == call_id), None)
-
     def forget(self, call: StubCall) -> None:
         self.active.pop(call.record.call_id, None)
 

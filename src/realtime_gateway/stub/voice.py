@@ -13,6 +13,7 @@ from collections import deque
 import numpy as np
 
 from realtime_gateway.media.audio import Samples
+from realtime_gateway.media.resampling import resample_signal
 from realtime_gateway.media.tracks import FRAME_SAMPLES, SAMPLE_RATE, PacedTrack
 
 logger = logging.getLogger(__name__)
@@ -80,16 +81,7 @@ def _espeak(binary: str, espeak_name: str, text: str) -> np.ndarray:
     data = np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<i2").astype(np.float64)
     if channels > 1:
         data = data[: data.size // channels * channels].reshape(-1, channels).mean(axis=1)
-    return _resample(data / 32768.0, rate, SAMPLE_RATE)
-
-
-def _resample(data: np.ndarray, rate: int, target: int) -> np.ndarray:
-    if rate == target or data.size == 0:
-        return data
-    duration = data.size / rate
-    positions = np.arange(int(duration * target)) * (rate / target)
-    resampled: np.ndarray = np.interp(positions, np.arange(data.size), data)
-    return resampled
+    return resample_signal(data / 32768.0, rate, SAMPLE_RATE)
 
 
 def _voice_like(text: str, seed: int) -> np.ndarray:

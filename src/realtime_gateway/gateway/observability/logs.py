@@ -33,6 +33,7 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             line["exception"] = record.exc_info[0].__name__
+            line["trace"] = self.formatException(record.exc_info)  # one record, cause included
         return json.dumps(line, default=str)
 
 

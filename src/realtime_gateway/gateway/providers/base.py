@@ -67,8 +67,6 @@ class MintRequest:
 
 
 class ProviderAdapter(Protocol):
-    wire: str
-
     async def mint(self, transport: Transport, request: MintRequest) -> MintedSession: ...
 
 

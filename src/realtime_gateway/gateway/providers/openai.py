@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from realtime_gateway.gateway.providers.base import (
@@ -15,6 +14,7 @@ from realtime_gateway.gateway.providers.base import (
     require_str,
 )
 from realtime_gateway.gateway.providers.transport import Transport
+from realtime_gateway.wire import ga_session_voice
 
 GA_SUFFIX = "/realtime/client_secrets"
 BETA_SUFFIX = "/realtime/sessions"
@@ -38,8 +38,6 @@ def _replace_path(endpoint: str, path: str, query: str = "") -> str:
 
 class GaAdapter:
     """`POST .../realtime/client_secrets`; SDP goes to `.../realtime/calls` beside it."""
-
-    wire = "ga"
 
     async def mint(self, transport: Transport, request: MintRequest) -> MintedSession:
         provider = provider_name(request.endpoint)
@@ -76,7 +74,7 @@ class GaAdapter:
         return MintedSession(
             id=session_id,
             model=_str_or(session.get("model"), request.model),
-            voice=_str_or(_voice_of(session), request.voice),
+            voice=ga_session_voice(session) or request.voice,
             expires_at=expires,
             client_secret=value,
             client_secret_expires_at=secret_expires,
@@ -86,8 +84,6 @@ class GaAdapter:
 
 class BetaAdapter:
     """`POST .../realtime/sessions`; SDP goes to `.../realtime?model=M`."""
-
-    wire = "beta"
 
     async def mint(self, transport: Transport, request: MintRequest) -> MintedSession:
         provider = provider_name(request.endpoint)
@@ -120,12 +116,6 @@ class BetaAdapter:
             client_secret_expires_at=secret_expires,
             webrtc_url=_replace_path(request.endpoint, sdp_path, "model=" + quote(model, safe="")),
         )
-
-
-def _voice_of(session: dict[str, Any]) -> object:
-    audio = session.get("audio")
-    output = audio.get("output") if isinstance(audio, dict) else None
-    return output.get("voice") if isinstance(output, dict) else None
 
 
 def _str_or(value: object, fallback: str) -> str:

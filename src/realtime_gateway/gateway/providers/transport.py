@@ -15,6 +15,8 @@ from typing import Protocol
 import aiohttp
 import yarl
 
+from realtime_gateway.reasons import describe
+
 MAX_ANSWER_BYTES = 1024 * 1024
 
 
@@ -86,9 +88,10 @@ class AiohttpTransport:
                     raise UpstreamUnreachable("answer over the size cap")
                 return UpstreamAnswer(response.status, payload)
         except TimeoutError as error:
-            raise UpstreamTimeout from error
+            raise UpstreamTimeout(f"no whole answer within {timeout:g} s") from error
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as error:
-            raise UpstreamUnreachable(type(error).__name__) from error
+            # aiohttp's messages name the host at most, never a header: the key stays out.
+            raise UpstreamUnreachable(describe(error)) from error
 
     async def aclose(self) -> None:
         await self._session.close()

@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-def build_limiter(settings: Settings, *, clock: Clock = time.time) -> Limiter:
+def build_limiter(settings: Settings, *, clock: Clock = time.monotonic) -> Limiter:
     """The in-process limiter when no Redis is configured, else the shared Redis limiter."""
     rates = Rates.from_settings(settings)
     if settings.redis_url is None:

@@ -16,18 +16,18 @@ class MemoryLimiter:
 
     `hit` never awaits, so on one event loop each decision is atomic without a lock. A deque
     holds at most `limit` entries (only allowed hits are stored) and empty deques are dropped.
+    Times come from the monotonic clock: a wall-clock step backwards (NTP, an operator) would
+    make stored hits look future ones and lock tenants out for as long as the step.
     """
 
-    def __init__(self, rates: Rates, *, clock: Clock = time.time, backend: str = "memory") -> None:
+    def __init__(
+        self, rates: Rates, *, clock: Clock = time.monotonic, backend: str = "memory"
+    ) -> None:
         self._rates = rates
         self._clock = clock
         self._backend = backend
         self._hits: dict[str, deque[float]] = {}
         self._decisions = 0
-
-    @property
-    def degraded(self) -> bool:
-        return False
 
     async def hit(self, tenant: str) -> Decision:
         return self.decide(tenant)

@@ -30,6 +30,10 @@ KEY_PREFIX = "rtg:rl:"
 # "future" ones). TIME inside a script is allowed since Redis 5 (effects replication, the only
 # mode from 7), so the one server is the one clock. Times are integer microseconds: below
 # 2**53, so exact as Lua numbers and as sorted-set scores.
+# The script is idempotent by its member (ARGV[3], unique per decision): the client retries a
+# command whose connection broke, and if the first run had counted the hit, the retry finds
+# its member and answers "allowed" again instead of counting twice. A denial stores nothing,
+# so running it again is harmless.
 SLIDING_WINDOW = """
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
@@ -39,7 +43,9 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
 local allowed = 0
-if count < limit then
+if redis.call('ZSCORE', key, ARGV[3]) then
+  allowed = 1
+elseif count < limit then
   redis.call('ZADD', key, now, ARGV[3])
   count = count + 1
   allowed = 1
@@ -66,7 +72,7 @@ class RedisLimiter:
         rates: Rates,
         *,
         failure_mode: FailureMode = "local",
-        clock: Clock = time.time,
+        clock: Clock = time.monotonic,
         client: Redis | None = None,
     ) -> None:
         self._rates = rates
@@ -76,14 +82,10 @@ class RedisLimiter:
         self._client = client if client is not None else make_client(url)
         self._script = self._client.register_script(SLIDING_WINDOW)
         self._local = MemoryLimiter(rates, clock=clock, backend="local")
-        self._degraded = False
-        # Members must be unique across replicas: two hits in the same microsecond both count.
+        # Members must be unique across replicas: two hits in the same microsecond both count,
+        # and a retried decision is recognised by its member (see SLIDING_WINDOW).
         self._member_prefix = secrets.token_hex(8)
         self._sequence = itertools.count()
-
-    @property
-    def degraded(self) -> bool:
-        return self._degraded
 
     async def hit(self, tenant: str) -> Decision:
         policy, limit, window = self._rates.for_tenant(tenant)
@@ -94,7 +96,6 @@ class RedisLimiter:
             )
         except REDIS_FAILURES as exc:
             return self._when_redis_failed(tenant, policy, limit, window, exc)
-        self._degraded = False
         allowed, counted, until_us = (int(value) for value in reply)
         return make_decision(
             allowed=bool(allowed),
@@ -109,7 +110,6 @@ class RedisLimiter:
     def _when_redis_failed(
         self, tenant: str, policy: str, limit: int, window: int, exc: BaseException
     ) -> Decision:
-        self._degraded = True
         logger.warning(
             "rate limiter: redis at %s failed (%s: %s); tenant %r decided by failure mode %r",
             self._location,
@@ -138,9 +138,7 @@ class RedisLimiter:
         try:
             await self._client.ping()
         except REDIS_FAILURES:
-            self._degraded = True
             return "redis unreachable"
-        self._degraded = False
         return None
 
     async def aclose(self) -> None:

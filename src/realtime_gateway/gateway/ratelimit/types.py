@@ -43,9 +43,6 @@ class Limiter(Protocol):
         """None when the limiter can decide normally, else a short reason."""
         ...
 
-    @property
-    def degraded(self) -> bool: ...
-
     async def aclose(self) -> None: ...
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException  # FastAPI's subclasses it
 
 from realtime_gateway.gateway.body import (
     SessionRequest,
@@ -18,10 +19,10 @@ from realtime_gateway.gateway.errors import (
     GatewayError,
     LimiterUnavailable,
     PayloadTooLarge,
-    ProviderError,
     RateLimited,
     RequestTimeout,
     documented,
+    error_code_for_status,
 )
 from realtime_gateway.gateway.observability.audit import SessionRecord, record_session
 from realtime_gateway.gateway.providers import MintedSession, MintRequest, select_adapter
@@ -29,6 +30,9 @@ from realtime_gateway.gateway.ratelimit import Decision
 from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, TenantDep
 
 router = APIRouter()
+
+# nginx's status for "the client closed the request": audited, never sent.
+CLIENT_CLOSED_REQUEST = 499
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: documented("invalid_request: the body is not a valid session request"),
@@ -38,7 +42,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     408: documented("request_timeout: the body did not arrive in time"),
     413: documented("payload_too_large: the body is over the limit"),
     429: documented("rate_limited: the tenant's session-creation rate is spent"),
-    500: documented("provider_error: the provider refused, failed or did not answer"),
+    500: documented(
+        "provider_error: the provider refused, failed or did not answer; "
+        "internal_error: the gateway failed unexpectedly"
+    ),
     503: documented("limiter_unavailable: Redis down with failure mode deny"),
 }
 
@@ -102,6 +109,16 @@ async def create_session(request: Request, tenant: TenantDep, runtime: RuntimeDe
         if isinstance(error, LimiterUnavailable):
             runtime.metrics.limiter_failures.labels("deny").inc()
         raise
+    except HTTPException as error:
+        outcome, status = error_code_for_status(error.status_code), error.status_code
+        raise
+    except asyncio.CancelledError:
+        # The request was cancelled (the caller or the server went away): no answer is sent.
+        outcome, status = "cancelled", CLIENT_CLOSED_REQUEST
+        raise
+    except Exception:
+        outcome, status = GatewayError.error_code, GatewayError.status_code
+        raise
     finally:
         record_session(
             runtime.metrics,
@@ -144,7 +161,7 @@ async def mint(runtime: Runtime, session_request: SessionRequest) -> MintedSessi
                 timeout=settings.provider_timeout,
             ),
         )
-    except ProviderError:
+    except BaseException:  # a refusal, an adapter bug or a cancelled call: none minted
         outcome = "error"
         raise
     finally:
