@@ -1,8 +1,8 @@
 """The endpoint allow-list: a caller's `endpoint` is used only if its normalised URL is listed.
 
 Normalising makes `HTTPS://API.openai.com:443/v1/...` and `https://api.openai.com/v1/...` the
-same entry, and refuses what could smuggle the key elsewhere: userinfo, fragments, dot segments (plain or
-percent-encoded).
+same entry, and refuses what could smuggle the key elsewhere: userinfo, fragments, dot
+segments (plain or percent-encoded).
 """
 
 from __future__ import annotations
