@@ -11,6 +11,7 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── RateLimited           429 rate_limited        (+ Retry-After)
     ├── HeadersTooLarge       431 headers_too_large
     ├── ProviderError         500 provider_error
+    │   └── ProviderUnavailable   (5xx, timeout, unreachable: the tenant's hit is refunded)
     └── LimiterUnavailable    503 limiter_unavailable
 """
 
@@ -80,6 +81,11 @@ class HeadersTooLarge(GatewayError):
 class ProviderError(GatewayError):
     status_code = 500
     error_code = "provider_error"
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider failed (5xx, no answer in time, unreachable), not the request: the
+    session route refunds the tenant's rate-limit hit. Same status and body as its parent."""
 
 
 class LimiterUnavailable(GatewayError):

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, Protocol
 
-from realtime_gateway.gateway.errors import ProviderError
+from realtime_gateway.gateway.errors import ProviderError, ProviderUnavailable
 from realtime_gateway.gateway.providers.transport import (
     Transport,
     UpstreamTimeout,
@@ -120,10 +120,10 @@ async def post_json(
             url, headers=headers, body=json.dumps(body).encode(), timeout=timeout
         )
     except UpstreamTimeout as error:
-        raise ProviderError(f"{provider} did not answer within {timeout:g} s") from error
+        raise ProviderUnavailable(f"{provider} did not answer within {timeout:g} s") from error
     except UpstreamUnreachable as error:
         log.warning("provider unreachable", extra={"provider": provider, "error": str(error)})
-        raise ProviderError(f"{provider} could not be reached") from error
+        raise ProviderUnavailable(f"{provider} could not be reached") from error
     elapsed_ms = (time.perf_counter() - started) * 1000
     if not 200 <= response.status < 300:
         log.warning(
@@ -140,7 +140,7 @@ async def post_json(
             message += " (the provider's own rate limit, not this gateway's)"
         elif 300 <= response.status < 400:
             message += " (redirects are not followed)"
-        raise ProviderError(message)
+        raise (ProviderUnavailable if response.status >= 500 else ProviderError)(message)
     try:
         answer = json.loads(response.body)
     except ValueError as error:  # not JSON, not UTF-8, or absurd numbers

@@ -54,6 +54,13 @@ return {allowed, count, until_oldest_leaves}
 """
 
 
+# A refund removes exactly the member the hit added, in the same key, in one atomic step; a
+# member that already left the window (or was never added) is a no-op.
+REFUND = """
+return redis.call('ZREM', KEYS[1], ARGV[1])
+"""
+
+
 class RedisLimiter:
     """Sliding window shared by every replica, with the configured failure mode.
 
@@ -75,6 +82,7 @@ class RedisLimiter:
         self._owns_client = client is None
         self._client = client if client is not None else make_client(url)
         self._script = self._client.register_script(SLIDING_WINDOW)
+        self._refund_script = self._client.register_script(REFUND)
         self._local = MemoryLimiter(rates, clock=clock, backend="local")
         self._degraded = False
         # Members must be unique across replicas: two hits in the same microsecond both count.
@@ -104,7 +112,25 @@ class RedisLimiter:
             counted=counted,
             until_oldest_leaves=until_us / 1_000_000,
             backend="redis",
+            ticket=member,
         )
+
+    async def refund(self, tenant: str, decision: Decision) -> None:
+        if decision.backend == "local":
+            self._local.uncount(tenant, decision)
+            return
+        if decision.backend != "redis" or not decision.ticket:
+            return  # "allow" counted nothing
+        try:
+            # The key `hit` counted in.
+            await self._refund_script(keys=[KEY_PREFIX + tenant], args=[decision.ticket])
+        except REDIS_FAILURES as exc:
+            logger.warning(
+                "rate limiter: redis at %s failed (%s) refunding tenant %r; the hit stays counted",
+                self._location,
+                type(exc).__name__,
+                tenant,
+            )
 
     def _when_redis_failed(
         self, tenant: str, policy: str, limit: int, window: int, exc: BaseException
