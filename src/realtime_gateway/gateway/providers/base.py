@@ -27,7 +27,6 @@ log = logging.getLogger("realtime_gateway.provider")
 
 # Whole keys and secrets, OpenAI's masked echoes of them (`sk-...abcd`), and any long token.
 SECRET_LIKE = re.compile(r"\b(?:sk|ek|rk)[-_][^\s\"',]*|\b[A-Za-z0-9_\-]{32,}\b")
-MAX_LOGGED_BODY = 500
 
 
 @dataclass(frozen=True)
@@ -94,8 +93,9 @@ def malformed(provider: str, detail: str) -> ProviderError:
 
 
 def redact(text: str) -> str:
-    """Provider bodies can echo key fragments: keep the shape, drop anything secret-like."""
-    return SECRET_LIKE.sub("[redacted]", text[:MAX_LOGGED_BODY])
+    """Provider bodies can echo key fragments: keep the shape, drop anything secret-like.
+    Not cut here: the log formatter scrubs configured secrets by value, then cuts."""
+    return SECRET_LIKE.sub("[redacted]", text)
 
 
 def reason_phrase(status: int) -> str:
