@@ -12,6 +12,7 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── HeadersTooLarge       431 headers_too_large
     ├── ProviderError         500 provider_error
     │   └── ProviderUnavailable   (5xx, timeout, unreachable: the tenant's hit is refunded)
+    ├── ServerBusy            503 server_busy          (connection cap reached)
     └── LimiterUnavailable    503 limiter_unavailable
 """
 
@@ -88,6 +89,13 @@ class ProviderUnavailable(ProviderError):
     session route refunds the tenant's rate-limit hit. Same status and body as its parent."""
 
 
+class ServerBusy(GatewayError):
+    """More connections than `GATEWAY_MAX_CONNECTIONS`: answered by the protocol, not a route."""
+
+    status_code = 503
+    error_code = "server_busy"
+
+
 class LimiterUnavailable(GatewayError):
     status_code = 503
     error_code = "limiter_unavailable"
@@ -105,6 +113,8 @@ ERROR_CODES: dict[str, type[GatewayError]] = {
         RateLimited,
         HeadersTooLarge,
         ProviderError,
+        # Before LimiterUnavailable: the last class of a status names its code in `app`.
+        ServerBusy,
         LimiterUnavailable,
     )
 }
