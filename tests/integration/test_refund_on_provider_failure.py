@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from realtime_gateway.gateway.ratelimit import Rates
-from realtime_gateway.gateway.ratelimit.redis_limiter import KEY_PREFIX, RedisLimiter
+from realtime_gateway.gateway.ratelimit.redis_limiter import RedisLimiter, limiter_key
 from realtime_gateway.gateway.settings import Settings
 from tests.fixtures.gateway import GatewayFactory, RunningGateway
 from tests.fixtures.provider import (
@@ -90,7 +90,7 @@ async def test_redis_refund_removes_only_its_own_hit_from_the_shared_key(redis_u
         refunded = await second.hit("acme")
         assert kept.allowed and refunded.allowed and kept.ticket != refunded.ticket
         await first.refund("acme", refunded)  # any replica can refund any replica's hit
-        members = redis.Redis.from_url(redis_url).zrange(KEY_PREFIX + "acme", 0, -1)
+        members = redis.Redis.from_url(redis_url).zrange(limiter_key("acme"), 0, -1)
         assert members == [kept.ticket.encode()]
         await first.refund("acme", refunded)  # twice is a no-op
         assert (await second.hit("acme")).remaining == 1

@@ -21,7 +21,8 @@ MIN_RUN = 8
 # Shorter secrets are too weak to be worth a partial match; below this, not even a whole one
 # (redacting every "ab" would garble every line and protect nothing).
 MIN_WHOLE = 4
-MAX_FIELD_CHARS = 1000
+# Bounds a provider body (up to 1 MiB) in a log line; a traceback fits.
+MAX_FIELD_CHARS = 4000
 REDACTED = "[redacted]"
 SECRET_NAME_PARTS = frozenset(
     {

@@ -25,6 +25,12 @@ FailureMode = Literal["local", "deny", "allow"]
 
 KEY_PREFIX = "rtg:rl:"
 
+
+def limiter_key(tenant: str) -> str:
+    """The tenant's sorted set of hits: the key `hit` counts in and `refund` uncounts from."""
+    return KEY_PREFIX + tenant
+
+
 # Why Redis TIME and not the caller's clock: replicas' clocks drift apart, and a window judged
 # by several clocks is not exact (a replica running 2 s behind would see its peers' hits as
 # "future" ones). TIME inside a script is allowed since Redis 5 (effects replication, the only
@@ -98,7 +104,7 @@ class RedisLimiter:
         member = f"{self._member_prefix}:{next(self._sequence)}"
         try:
             reply: Any = await self._script(
-                keys=[KEY_PREFIX + tenant], args=[limit, window * 1_000_000, member]
+                keys=[limiter_key(tenant)], args=[limit, window * 1_000_000, member]
             )
         except REDIS_FAILURES as exc:
             return self._when_redis_failed(tenant, policy, limit, window, exc)
@@ -122,8 +128,7 @@ class RedisLimiter:
         if decision.backend != "redis" or not decision.ticket:
             return  # "allow" counted nothing
         try:
-            # The key `hit` counted in.
-            await self._refund_script(keys=[KEY_PREFIX + tenant], args=[decision.ticket])
+            await self._refund_script(keys=[limiter_key(tenant)], args=[decision.ticket])
         except REDIS_FAILURES as exc:
             logger.warning(
                 "rate limiter: redis at %s failed (%s) refunding tenant %r; the hit stays counted",
