@@ -33,6 +33,9 @@ log = logging.getLogger("realtime_gateway.gateway.connections")
 
 # Descriptors kept back from the connection cap: provider pool, Redis pool, logs, listeners.
 RESERVED_DESCRIPTORS = 256
+# How long a refused connection stays half-closed, not read, before it is closed: time for the
+# client to read the answer before the reset that closing over its unread bytes sends.
+LINGER_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._over_cap = False
         self._header_timer: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None
+        self._answered = False  # refused and answered: nothing more is read or parsed
 
     # -- connection ----------------------------------------------------------------------
 
@@ -125,9 +130,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
+        self._cancel(self._linger_timer)
+        self._linger_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._answered:
+            return
         if self._over_cap:
             self._answer_and_close(ServerBusy("the gateway is at its connection limit"))
             return
@@ -204,9 +213,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _answer_and_close(self, error: GatewayError) -> None:
         self._cancel_timers()
         self._reading_headers = False
-        if not self.transport.is_closing():
-            self.transport.write(raw_error_response(error))
-            self.transport.close()
+        self._answered = True
+        if self.transport.is_closing():
+            return
+        self.transport.write(raw_error_response(error))
+        # Answer, half-close and stop reading (the sender stalls on its full window, and costs
+        # neither memory nor CPU), then close after a moment.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.transport.pause_reading()
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def _cancel_timers(self) -> None:
         self._cancel(self._header_timer)
