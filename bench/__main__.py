@@ -1,8 +1,9 @@
 """`python -m bench [--quick] [--only SECTION ...] [--variant V]`: every figure side by side.
 
 Sections: mint (overhead and saturation), limiter, audio (time to first audio in Chromium),
-memory (gateway RSS). Prints one `name=value [target ok|MISSED]` line per figure as it is
-measured, then a table of figures against targets. Benchmarks print; they never fail (exit 0).
+memory (gateway RSS), headers (RSS and mint latency under a header attack). Prints one
+`name=value [target ok|MISSED]` line per figure as it is measured, then a table of figures
+against targets. Benchmarks print; they never fail (exit 0).
 `--variant` serves the gateway with candidate hot-path changes (bench/variants.py);
 `python -m bench.profile` samples the gateway under load with py-spy.
 """
@@ -15,13 +16,14 @@ import subprocess
 import sys
 import time
 
+from bench.header_attack import HeaderAttackPlan, run_header_attack
 from bench.limiter import LimiterPlan, run_limiter
 from bench.memory import MemoryPlan, run_memory
 from bench.mint import MintPlan, run_mint
 from bench.procs import Stack, rss_kb
 from bench.report import Report
 
-SECTIONS = ("mint", "limiter", "audio", "memory")
+SECTIONS = ("mint", "limiter", "audio", "memory", "headers")
 
 
 def plans(quick: bool) -> tuple[MintPlan, LimiterPlan, MemoryPlan, int]:
@@ -96,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             run_first_audio(stack, report, audio_runs)
         if "memory" in sections:
             run_memory(stack, report, memory_plan, idle_kb, under_load_kb)
+        if "headers" in sections:
+            header_plan = HeaderAttackPlan.quick() if args.quick else HeaderAttackPlan()
+            run_header_attack(stack, report, header_plan)
     except Exception as error:  # a benchmark reports what it could, never a traceback wall
         print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         print(stack.logs_tail(), file=sys.stderr, flush=True)

@@ -4,6 +4,10 @@ before anyone edits `src/`: `python -m bench --variant lean-client` serves the g
 Variants (comma-separated):
   lean-client     the provider call on a minimal keep-alive HTTP/1.1 pool over asyncio (http://
                   only, no redirects) instead of aiohttp: the floor of what an upstream call costs.
+  unguarded       uvicorn's plain httptools protocol, as before issue 16: no bound on the header
+                  phase, no header timeout, no connection cap (to see what the guard prevents).
+  h11             uvicorn's h11 protocol with `h11_max_incomplete_event_size` as the header bound,
+                  the alternative to the guarded httptools protocol (to see what it would cost).
 
 Adopted in src/ after measuring them here: `async def` dependencies (plain `def` ones ran in
 FastAPI's thread pool) and aiohttp in place of httpx for the provider call.
@@ -15,7 +19,7 @@ import argparse
 import sys
 from typing import Any
 
-VARIANTS = ("lean-client",)
+VARIANTS = ("lean-client", "unguarded", "h11")
 
 
 def parse_variants(text: str) -> list[str]:
@@ -50,7 +54,22 @@ def main(argv: list[str] | None = None) -> int:
         transport = LeanClient()
     app = create_app(settings, transport=transport)
     print(f"gateway variant {','.join(variants)} on port {args.port}", file=sys.stderr, flush=True)
-    uvicorn.Server(uvicorn_config(settings, app)).run()
+    config = uvicorn_config(settings, app)
+    if "unguarded" in variants or "h11" in variants:
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            ws="none",
+            lifespan="on",
+            http="h11" if "h11" in variants else "httptools",
+            h11_max_incomplete_event_size=settings.max_header_bytes,
+            timeout_keep_alive=5 if "h11" in variants else 15,
+        )
+    uvicorn.Server(config).run()
     return 0
 
 

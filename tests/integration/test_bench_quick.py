@@ -23,6 +23,9 @@ FIGURES = [
     "first_audio_ratio",
     "gateway_rss_idle_mb",
     "gateway_rss_growth_second_half_mb",
+    "header_attack_rss_idle_mb",
+    "header_attack_rss_growth_mb",
+    "header_attack_mint_ratio",
 ]
 
 

@@ -199,7 +199,7 @@ def test_redis_outage_under_each_failure_mode(
                 "error_code": code,
                 "message": "rate limiter unavailable",
             }
-        metrics = httpx.get(gateway.url("/metrics"), timeout=5).text
+        metrics = httpx.get(gateway.url("/metrics"), headers=gateway.metrics_auth(), timeout=5).text
         assert f'gateway_limiter_failures_total{{mode="{mode}"}} 3.0' in metrics
     finally:
         redis_server.start()

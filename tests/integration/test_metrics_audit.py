@@ -36,7 +36,7 @@ def provider() -> Iterator[ScriptedProvider]:
 
 
 def samples(gateway: RunningGateway) -> dict[str, list[tuple[dict[str, str], float]]]:
-    text = httpx.get(gateway.url("/metrics"), timeout=5).text
+    text = httpx.get(gateway.url("/metrics"), headers=gateway.metrics_auth(), timeout=5).text
     found: dict[str, list[tuple[dict[str, str], float]]] = collections.defaultdict(list)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -106,7 +106,7 @@ def test_metrics_sessions_latency_limiter_with_bounded_labels(
     # Failure-mode activations are declared (and counted per mode in the fault matrix).
     assert (
         "# TYPE gateway_limiter_failures_total counter"
-        in httpx.get(gateway.url("/metrics"), timeout=5).text
+        in httpx.get(gateway.url("/metrics"), headers=gateway.metrics_auth(), timeout=5).text
     )
 
 

@@ -20,6 +20,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.procs import stop_process
+from tests.fixtures.gateway import METRICS_TOKEN
 from tests.fixtures.processes import GatewayProcess, gateway_env, gateway_process
 from tests.fixtures.servers import free_port, wait_for_port
 
@@ -105,6 +106,7 @@ def test_soak_two_replicas_shared_redis(tmp_path: Path, redis_url: str) -> None:
             "GATEWAY_RATE_LIMIT": "1/hour",
             "GATEWAY_TENANT_RATE_LIMITS": rates,
             "GATEWAY_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+            "GATEWAY_METRICS_TOKEN": METRICS_TOKEN,
         }
         with (
             gateway_process(tmp_path, settings) as first,
@@ -136,7 +138,11 @@ def test_soak_two_replicas_shared_redis(tmp_path: Path, redis_url: str) -> None:
 
 
 def sessions_created(gateway: GatewayProcess) -> collections.Counter[str]:
-    text = httpx.get(gateway.base_url + "/metrics", timeout=10).text
+    text = httpx.get(
+        gateway.base_url + "/metrics",
+        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+        timeout=10,
+    ).text
     counts: collections.Counter[str] = collections.Counter()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

@@ -1,13 +1,14 @@
 """The endpoint allow-list: a caller's `endpoint` is used only if its normalised URL is listed.
 
 Normalising makes `HTTPS://API.openai.com:443/v1/...` and `https://api.openai.com/v1/...` the
-same entry, and refuses what could smuggle the key elsewhere: userinfo, fragments, dot segments.
+same entry, and refuses what could smuggle the key elsewhere: userinfo, fragments, dot
+segments (plain or percent-encoded).
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 2048
@@ -36,7 +37,8 @@ def normalise_url(url: str) -> str:
         raise EndpointRejected("endpoint must not carry user information")
     if parts.fragment or url.endswith("#"):
         raise EndpointRejected("endpoint must not carry a fragment")
-    segments = parts.path.split("/")
+    # `%2e%2e` is a dot segment too: yarl and servers decode and resolve it.
+    segments = (unquote(segment) for segment in parts.path.split("/"))
     if any(segment in (".", "..") for segment in segments):
         raise EndpointRejected("endpoint path must not contain dot segments")
     host = parts.hostname.lower()

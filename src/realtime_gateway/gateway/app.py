@@ -26,6 +26,7 @@ from realtime_gateway.gateway.errors import (
     error_code_for_status,
 )
 from realtime_gateway.gateway.internal_errors import InternalErrorMiddleware
+from realtime_gateway.gateway.metrics_access import require_metrics_token
 from realtime_gateway.gateway.middleware import HeaderLimitMiddleware
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.providers.transport import AiohttpTransport, Transport
@@ -96,6 +97,12 @@ def create_app(
         version=__version__,
         description="Mints short-lived realtime voice sessions; never hands out the provider key.",
         lifespan=lifespan,
+        # Swagger UI loads its JavaScript from a public CDN, on the origin where the UI keeps
+        # the tenant key: off unless the operator asks for it (GATEWAY_DOCS).
+        docs_url="/docs" if settings.docs else None,
+        redoc_url=None,
+        # A slash redirect is built from the Host header (`Host: evil.example` -> 307 there).
+        redirect_slashes=False,
     )
     app.add_exception_handler(GatewayError, on_gateway_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
@@ -177,6 +184,15 @@ def add_operational_routes(app: FastAPI, settings: Settings) -> None:
         }
         return JSONResponse(body)
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics(runtime: RuntimeDep) -> Response:
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics (Authorization: Bearer <GATEWAY_METRICS_TOKEN>)",
+        response_class=Response,
+        responses={
+            401: documented("unauthorized: missing or wrong metrics token"),
+            404: documented("not_found: no GATEWAY_METRICS_TOKEN is configured"),
+        },
+    )
+    async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+        require_metrics_token(runtime.settings, request.headers.get("authorization"))
         return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -162,11 +162,18 @@ class Authenticator:
             except jwt.PyJWTError as error:
                 last_error = error
                 continue
+            if not _is_numeric_date(claims.get("exp")):
+                # PyJWT takes "exp": "9999999999" (it calls int()); RFC 7519 says a number.
+                raise Unauthorized("token 'exp' claim must be a number (NumericDate)")
             tenant = claims.get(self._tenant_claim)
             if not isinstance(tenant, str) or not TENANT_NAME.fullmatch(tenant):
                 raise Unauthorized(f"token has no valid '{self._tenant_claim}' claim")
             return Tenant(tenant, "jwt")
         raise Unauthorized(_jwt_reason(last_error))
+
+
+def _is_numeric_date(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _jwt_reason(error: jwt.PyJWTError | None) -> str:

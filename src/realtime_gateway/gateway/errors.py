@@ -11,6 +11,8 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── RateLimited           429 rate_limited        (+ Retry-After)
     ├── HeadersTooLarge       431 headers_too_large
     ├── ProviderError         500 provider_error
+    │   └── ProviderUnavailable   (5xx, timeout, unreachable: the tenant's hit is refunded)
+    ├── ServerBusy            503 server_busy          (connection cap reached)
     └── LimiterUnavailable    503 limiter_unavailable
 """
 
@@ -103,6 +105,18 @@ class ProviderError(GatewayError):
     error_code = "provider_error"
 
 
+class ProviderUnavailable(ProviderError):
+    """The provider failed (5xx, no answer in time, unreachable), not the request: the
+    session route refunds the tenant's rate-limit hit. Same status and body as its parent."""
+
+
+class ServerBusy(GatewayError):
+    """More connections than `GATEWAY_MAX_CONNECTIONS`: answered by the protocol, not a route."""
+
+    status_code = 503
+    error_code = "server_busy"
+
+
 class LimiterUnavailable(GatewayError):
     status_code = 503
     error_code = "limiter_unavailable"
@@ -120,6 +134,8 @@ ERROR_CODES: dict[str, type[GatewayError]] = {
         RateLimited,
         HeadersTooLarge,
         ProviderError,
+        # Before LimiterUnavailable: the last class of a status names its code in `app`.
+        ServerBusy,
         LimiterUnavailable,
     )
 }

@@ -1,7 +1,8 @@
 """Refuses requests whose headers are larger than the limit, before any route runs.
 
-uvicorn's httptools parser has no header-size limit of its own; this keeps oversized headers
-from reaching authentication or a handler, and answers with the documented error body.
+Under `serve` the connection guard (`connection_guard.py`) already cuts headers off while they
+arrive; this is the second line for any other server the app runs under (tests, embedding),
+which may only see the headers once they are complete.
 """
 
 from __future__ import annotations

@@ -1,18 +1,23 @@
-"""Runs the gateway under uvicorn with the settings' address and safe server limits."""
+"""Runs the gateway under uvicorn with the settings' address and safe server limits (the
+header phase, keep-alive and connection cap are bounded by `connection_guard`)."""
 
 from __future__ import annotations
+
+import math
 
 import uvicorn
 from fastapi import FastAPI
 
 from realtime_gateway.gateway.app import create_app
+from realtime_gateway.gateway.connection_guard import ConnectionLimits, GuardedConfig
 from realtime_gateway.gateway.observability.logs import configure_logging
 from realtime_gateway.gateway.settings import Settings
 
 
 def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
-    return uvicorn.Config(
+    return GuardedConfig(
         app,
+        limits=ConnectionLimits.from_settings(settings),
         host=settings.host,
         port=settings.port,
         log_level="warning",
@@ -20,8 +25,7 @@ def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
         server_header=False,
         proxy_headers=False,
         ws="none",
-        timeout_keep_alive=15,
-        h11_max_incomplete_event_size=16 * 1024,
+        timeout_keep_alive=math.ceil(settings.keepalive_timeout),
         lifespan="on",
     )
 

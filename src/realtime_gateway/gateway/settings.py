@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 1024, ge=256)
     body_timeout: float = Field(default=10.0, gt=0, le=120)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # Hardening (issue 16): the header phase, the connection cap, the operational surfaces.
+    header_timeout: float = Field(default=10.0, gt=0, le=300)
+    keepalive_timeout: float = Field(default=5.0, gt=0, le=300)
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    metrics_token: SecretStr | None = None
+    docs: bool = False
 
     _split = field_validator(
         "api_keys",

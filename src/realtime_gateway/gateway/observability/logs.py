@@ -1,7 +1,8 @@
 """JSON log lines: one per session request (the audit line) and the operational logs.
 
-Fields come from `extra=`; secrets never reach here because nothing passes them in, and the
-formatter drops any field whose name says it is one, as a second line of defence.
+Fields come from `extra=`; secrets never reach here because nothing passes them in, and as a
+second line of defence every line is scrubbed (`redaction`): of every configured secret by
+value, and of any field whose name says it holds one.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ import sys
 import time
 from typing import Any, TextIO
 
+from realtime_gateway.gateway.observability.redaction import Redactor
 from realtime_gateway.gateway.settings import Settings
 
 RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-SECRET_FIELDS = {"api_key", "authorization", "client_secret", "secret", "token", "password"}
 AUDIT_LOGGER = "realtime_gateway.gateway.observability.audit"
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self._redactor = redactor or Redactor(())
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -29,17 +34,17 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in RESERVED and key.lower() not in SECRET_FIELDS:
+            if key not in RESERVED:
                 line[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             line["exception"] = record.exc_info[0].__name__
             line["trace"] = self.formatException(record.exc_info)  # one record, cause included
-        return json.dumps(line, default=str)
+        return json.dumps(self._redactor.scrub_fields(line), default=str)
 
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     """Operational logs as JSON on stderr; audit lines on stdout or `settings.audit_log`."""
-    formatter = JsonFormatter()
+    formatter = JsonFormatter(Redactor.from_settings(settings))
     package = logging.getLogger("realtime_gateway")
     package.setLevel(logging.INFO)
     package.propagate = False

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, Protocol
 
-from realtime_gateway.gateway.errors import ProviderError
+from realtime_gateway.gateway.errors import ProviderError, ProviderUnavailable
 from realtime_gateway.gateway.providers.transport import (
     Transport,
     UpstreamTimeout,
@@ -27,7 +27,6 @@ log = logging.getLogger("realtime_gateway.provider")
 
 # Whole keys and secrets, OpenAI's masked echoes of them (`sk-...abcd`), and any long token.
 SECRET_LIKE = re.compile(r"\b(?:sk|ek|rk)[-_][^\s\"',]*|\b[A-Za-z0-9_\-]{32,}\b")
-MAX_LOGGED_BODY = 500
 
 
 @dataclass(frozen=True)
@@ -92,8 +91,9 @@ def malformed(provider: str, detail: str) -> ProviderError:
 
 
 def redact(text: str) -> str:
-    """Provider bodies can echo key fragments: keep the shape, drop anything secret-like."""
-    return SECRET_LIKE.sub("[redacted]", text[:MAX_LOGGED_BODY])
+    """Provider bodies can echo key fragments: keep the shape, drop anything secret-like.
+    Not cut here: the log formatter scrubs configured secrets by value, then cuts."""
+    return SECRET_LIKE.sub("[redacted]", text)
 
 
 def reason_phrase(status: int) -> str:
@@ -118,10 +118,10 @@ async def post_json(
             url, headers=headers, body=json.dumps(body).encode(), timeout=timeout
         )
     except UpstreamTimeout as error:
-        raise ProviderError(f"{provider} did not answer within {timeout:g} s") from error
+        raise ProviderUnavailable(f"{provider} did not answer within {timeout:g} s") from error
     except UpstreamUnreachable as error:
         log.warning("provider unreachable", extra={"provider": provider, "error": str(error)})
-        raise ProviderError(f"{provider} could not be reached") from error
+        raise ProviderUnavailable(f"{provider} could not be reached") from error
     elapsed_ms = (time.perf_counter() - started) * 1000
     if not 200 <= response.status < 300:
         log.warning(
@@ -138,7 +138,7 @@ async def post_json(
             message += " (the provider's own rate limit, not this gateway's)"
         elif 300 <= response.status < 400:
             message += " (redirects are not followed)"
-        raise ProviderError(message)
+        raise (ProviderUnavailable if response.status >= 500 else ProviderError)(message)
     try:
         answer = json.loads(response.body)
     except ValueError as error:  # not JSON, not UTF-8, or absurd numbers

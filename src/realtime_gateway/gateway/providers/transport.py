@@ -2,7 +2,8 @@
 
 aiohttp, because the provider call is the gateway's hot path: measured in `bench/`, an httpx
 POST cost 0.6-1.5 ms of CPU against aiohttp's ~0.2 ms. Redirects are never followed, every
-call has a total timeout, and answers are read up to a size cap.
+call has a total timeout, and answers are read up to a size cap (counted while they arrive
+when they carry no Content-Length).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import yarl
 from realtime_gateway.reasons import describe
 
 MAX_ANSWER_BYTES = 1024 * 1024
+READ_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,17 @@ def _total_timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
 
 
+async def _read_capped(content: aiohttp.StreamReader) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await content.read(READ_CHUNK_BYTES):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise UpstreamUnreachable("answer over the size cap")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class AiohttpTransport:
     """Keep-alive connection pool shared by every request of the process."""
 
@@ -81,11 +94,11 @@ class AiohttpTransport:
                 declared = response.content_length
                 if declared is not None and declared > MAX_ANSWER_BYTES:
                     raise UpstreamUnreachable("answer over the size cap")
-                # Endpoints are allow-listed and the call has a total timeout, so an answer
-                # without a length is read whole; a single read() is the cheapest path.
-                payload = await response.read()
-                if len(payload) > MAX_ANSWER_BYTES:
-                    raise UpstreamUnreachable("answer over the size cap")
+                if declared is None:
+                    # Chunked or read-to-close: count while reading, stop at the cap.
+                    payload = await _read_capped(response.content)
+                else:
+                    payload = await response.read()  # bounded by the length checked above
                 return UpstreamAnswer(response.status, payload)
         except TimeoutError as error:
             raise UpstreamTimeout(f"no whole answer within {timeout:g} s") from error

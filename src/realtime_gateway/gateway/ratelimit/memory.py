@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 
@@ -53,10 +54,25 @@ class MemoryLimiter:
             counted=len(hits),
             until_oldest_leaves=hits[0] + window - now if hits else 0.0,
             backend=self._backend,
+            ticket=repr(now),
         )
         if not hits:
             del self._hits[tenant]
         return decision
+
+    async def refund(self, tenant: str, decision: Decision) -> None:
+        self.uncount(tenant, decision)
+
+    def uncount(self, tenant: str, decision: Decision) -> None:
+        """Remove the hit `decision` counted, if it is still in the window."""
+        hits = self._hits.get(tenant)
+        if not decision.ticket or hits is None:
+            return
+        # Hits with the same time are interchangeable: removing any one of them is exact.
+        with contextlib.suppress(ValueError):
+            hits.remove(float(decision.ticket))
+        if not hits:
+            del self._hits[tenant]
 
     def tracked_tenants(self) -> int:
         """How many tenants hold state (for tests and diagnostics)."""

@@ -25,6 +25,12 @@ FailureMode = Literal["local", "deny", "allow"]
 
 KEY_PREFIX = "rtg:rl:"
 
+
+def limiter_key(tenant: str) -> str:
+    """The tenant's sorted set of hits: the key `hit` counts in and `refund` uncounts from."""
+    return KEY_PREFIX + tenant
+
+
 # Why Redis TIME and not the caller's clock: replicas' clocks drift apart, and a window judged
 # by several clocks is not exact (a replica running 2 s behind would see its peers' hits as
 # "future" ones). TIME inside a script is allowed since Redis 5 (effects replication, the only
@@ -60,6 +66,13 @@ return {allowed, count, until_oldest_leaves}
 """
 
 
+# A refund removes exactly the member the hit added, in the same key, in one atomic step; a
+# member that already left the window (or was never added) is a no-op.
+REFUND = """
+return redis.call('ZREM', KEYS[1], ARGV[1])
+"""
+
+
 class RedisLimiter:
     """Sliding window shared by every replica, with the configured failure mode.
 
@@ -81,6 +94,7 @@ class RedisLimiter:
         self._owns_client = client is None
         self._client = client if client is not None else make_client(url)
         self._script = self._client.register_script(SLIDING_WINDOW)
+        self._refund_script = self._client.register_script(REFUND)
         self._local = MemoryLimiter(rates, clock=clock, backend="local")
         # Members must be unique across replicas: two hits in the same microsecond both count,
         # and a retried decision is recognised by its member (see SLIDING_WINDOW).
@@ -92,7 +106,7 @@ class RedisLimiter:
         member = f"{self._member_prefix}:{next(self._sequence)}"
         try:
             reply: Any = await self._script(
-                keys=[KEY_PREFIX + tenant], args=[limit, window * 1_000_000, member]
+                keys=[limiter_key(tenant)], args=[limit, window * 1_000_000, member]
             )
         except REDIS_FAILURES as exc:
             return self._when_redis_failed(tenant, policy, limit, window, exc)
@@ -105,7 +119,24 @@ class RedisLimiter:
             counted=counted,
             until_oldest_leaves=until_us / 1_000_000,
             backend="redis",
+            ticket=member,
         )
+
+    async def refund(self, tenant: str, decision: Decision) -> None:
+        if decision.backend == "local":
+            self._local.uncount(tenant, decision)
+            return
+        if decision.backend != "redis" or not decision.ticket:
+            return  # "allow" counted nothing
+        try:
+            await self._refund_script(keys=[limiter_key(tenant)], args=[decision.ticket])
+        except REDIS_FAILURES as exc:
+            logger.warning(
+                "rate limiter: redis at %s failed (%s) refunding tenant %r; the hit stays counted",
+                self._location,
+                type(exc).__name__,
+                tenant,
+            )
 
     def _when_redis_failed(
         self, tenant: str, policy: str, limit: int, window: int, exc: BaseException

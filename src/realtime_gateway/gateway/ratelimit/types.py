@@ -23,6 +23,8 @@ class Decision:
     reset_after: int
     retry_after: int
     backend: str
+    # Names the counted hit (its time in memory, its member in Redis) so it can be refunded.
+    ticket: str = ""
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -37,6 +39,11 @@ class Decision:
 class Limiter(Protocol):
     async def hit(self, tenant: str) -> Decision:
         """Count one session creation for `tenant` if the window allows it."""
+        ...
+
+    async def refund(self, tenant: str, decision: Decision) -> None:
+        """Uncount the hit `decision` allowed (the provider failed; the tenant got nothing).
+        Never raises: a refund that cannot be made leaves the hit counted."""
         ...
 
     async def check_ready(self) -> str | None:
@@ -74,6 +81,7 @@ def make_decision(
     counted: int,
     until_oldest_leaves: float,
     backend: str,
+    ticket: str = "",
 ) -> Decision:
     """Build a decision from the window's state *after* it: `counted` hits in it, the oldest
     of which leaves in `until_oldest_leaves` seconds."""
@@ -89,4 +97,5 @@ def make_decision(
         reset_after=reset_after,
         retry_after=retry_after,
         backend=backend,
+        ticket=ticket if allowed else "",
     )

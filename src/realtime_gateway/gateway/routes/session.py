@@ -19,6 +19,8 @@ from realtime_gateway.gateway.errors import (
     GatewayError,
     LimiterUnavailable,
     PayloadTooLarge,
+    ProviderError,
+    ProviderUnavailable,
     RateLimited,
     RequestTimeout,
     documented,
@@ -98,7 +100,12 @@ async def create_session(request: Request, tenant: TenantDep, runtime: RuntimeDe
                 f"{decision.window} s; try again in {decision.retry_after} s",
                 headers=decision.headers(),
             )
-        session = await mint(runtime, session_request)
+        try:
+            session = await mint(runtime, session_request)
+        except ProviderUnavailable:
+            # The provider failed, not the tenant: it got no session, so it spent nothing.
+            await runtime.limiter.refund(tenant.name, decision)
+            raise
         session_id = session.id
         return JSONResponse(
             session.to_response(),
