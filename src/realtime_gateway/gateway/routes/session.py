@@ -19,7 +19,6 @@ from realtime_gateway.gateway.errors import (
     GatewayError,
     LimiterUnavailable,
     PayloadTooLarge,
-    ProviderError,
     ProviderUnavailable,
     RateLimited,
     RequestTimeout,
