@@ -77,8 +77,8 @@ async def test_two_replicas_under_concurrency_allow_exactly_the_limit(
     denied = [d for d in decisions if not d.allowed]
     assert all(d.remaining == 0 and d.retry_after >= max(1, d.reset_after) for d in denied)
     # The state lives in one sorted set per tenant, which expires with the window.
-    assert await admin.zcard("rtg:rl:acme") == 3
-    assert 0 < await admin.pttl("rtg:rl:acme") <= 60_000
+    assert await admin.zcard("rtg:{acme}:rl") == 3
+    assert 0 < await admin.pttl("rtg:{acme}:rl") <= 60_000
     # Another tenant is unaffected, from either replica.
     other = [await bounded(limiter.hit("globex")) for limiter in (first, second, first, second)]
     assert [d.allowed for d in other] == [True, True, True, False]
@@ -201,6 +201,6 @@ async def test_injected_client_is_used_and_left_open(redis_url: str) -> None:
         assert (await bounded(limiter.hit("acme"))).allowed
         assert not (await bounded(limiter.hit("acme"))).allowed
         await limiter.aclose()
-        assert await bounded(client.zcard("rtg:rl:acme")) == 1
+        assert await bounded(client.zcard("rtg:{acme}:rl")) == 1
     finally:
         await client.aclose()

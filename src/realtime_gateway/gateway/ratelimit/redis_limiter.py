@@ -12,24 +12,35 @@ import secrets
 import time
 from typing import Any, Literal
 
-from redis.asyncio import Redis
-
 from realtime_gateway.gateway.errors import LimiterUnavailable
 from realtime_gateway.gateway.ratelimit.memory import MemoryLimiter
 from realtime_gateway.gateway.ratelimit.types import Clock, Decision, Rates, make_decision
-from realtime_gateway.gateway.redisconn import REDIS_FAILURES, make_client, redis_location
+from realtime_gateway.gateway.redisconn import (
+    REDIS_FAILURES,
+    RedisTopology,
+    SharedRedis,
+    tenant_key,
+)
 
 logger = logging.getLogger("realtime_gateway.gateway.ratelimit")
 
 FailureMode = Literal["local", "deny", "allow"]
 
-KEY_PREFIX = "rtg:rl:"
+
+def limiter_key(tenant: str) -> str:
+    """`rtg:{tenant}:rl`: the tenant's sorted set of hits, in the tenant's cluster slot."""
+    return tenant_key(tenant, "rl")
+
 
 # Why Redis TIME and not the caller's clock: replicas' clocks drift apart, and a window judged
 # by several clocks is not exact (a replica running 2 s behind would see its peers' hits as
 # "future" ones). TIME inside a script is allowed since Redis 5 (effects replication, the only
 # mode from 7), so the one server is the one clock. Times are integer microseconds: below
 # 2**53, so exact as Lua numbers and as sorted-set scores.
+#
+# A hit's member is unique, and a second run of the script for the same member (a client retry
+# after a reply lost with a failed connection, or a failover) answers the first run's decision
+# instead of counting the hit again.
 SLIDING_WINDOW = """
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
@@ -39,7 +50,9 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
 local allowed = 0
-if count < limit then
+if redis.call('ZSCORE', key, ARGV[3]) then
+  allowed = 1
+elseif count < limit then
   redis.call('ZADD', key, now, ARGV[3])
   count = count + 1
   allowed = 1
@@ -62,18 +75,19 @@ class RedisLimiter:
 
     def __init__(
         self,
-        url: str,
+        redis: RedisTopology | str,
         rates: Rates,
         *,
         failure_mode: FailureMode = "local",
         clock: Clock = time.time,
-        client: Redis | None = None,
+        client: SharedRedis | None = None,
     ) -> None:
+        topology = RedisTopology.single(redis) if isinstance(redis, str) else redis
         self._rates = rates
         self._failure_mode = failure_mode
-        self._location = redis_location(url)
+        self._location = topology.location
         self._owns_client = client is None
-        self._client = client if client is not None else make_client(url)
+        self._client = client if client is not None else topology.connect()
         self._script = self._client.register_script(SLIDING_WINDOW)
         self._local = MemoryLimiter(rates, clock=clock, backend="local")
         self._degraded = False
@@ -90,7 +104,7 @@ class RedisLimiter:
         member = f"{self._member_prefix}:{next(self._sequence)}"
         try:
             reply: Any = await self._script(
-                keys=[KEY_PREFIX + tenant], args=[limit, window * 1_000_000, member]
+                keys=[limiter_key(tenant)], args=[limit, window * 1_000_000, member]
             )
         except REDIS_FAILURES as exc:
             return self._when_redis_failed(tenant, policy, limit, window, exc)

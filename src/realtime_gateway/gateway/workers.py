@@ -1,0 +1,142 @@
+"""`serve --workers N`: N gateway processes on one port, each with its own event loop.
+
+The supervisor binds the listening socket once, then forks N workers that accept on it; each
+worker builds its own limiter and HTTP client in its lifespan (nothing bound to an event loop
+crosses the fork), and shares state with the others only through Redis.
+
+On SIGTERM or SIGINT the supervisor closes its copy of the socket and passes SIGTERM to every
+worker: each stops accepting, finishes its in-flight requests, and exits. Once every copy of
+the socket is closed, new connections are refused. A worker that dies on its own is replaced,
+unless it died within `CRASH_LOOP_SECONDS` of its start (a crash loop): then all stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI
+
+from realtime_gateway.gateway.observability.logs import configure_logging
+from realtime_gateway.gateway.server import uvicorn_config
+from realtime_gateway.gateway.settings import Settings
+
+log = logging.getLogger("realtime_gateway.gateway.workers")
+
+CRASH_LOOP_SECONDS = 2.0
+BACKLOG = 2048
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+WATCHED = {*STOP_SIGNALS, signal.SIGCHLD}
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The one listening socket every worker accepts on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(BACKLOG)
+    listener.set_inheritable(True)
+    return listener
+
+
+def run_worker(settings: Settings, app: FastAPI, listener: socket.socket) -> None:
+    """One worker: uvicorn on the shared socket, with uvicorn's own graceful SIGTERM."""
+    configure_logging(settings)
+    uvicorn.Server(uvicorn_config(settings, app)).run(sockets=[listener])
+
+
+@dataclass
+class Supervisor:
+    """Forks and watches the workers; the parent never serves a request itself."""
+
+    settings: Settings
+    app: FastAPI
+    listener: socket.socket
+    count: int
+    started: dict[int, float] = field(default_factory=dict)
+    stopping: bool = False
+    exit_code: int = 0
+
+    def spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, WATCHED)
+                run_worker(self.settings, self.app, self.listener)
+            except BaseException:  # a worker reports and exits; it never returns to the CLI
+                log.exception("worker failed")
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        self.started[pid] = time.monotonic()
+
+    def run(self) -> int:
+        signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)
+        for _ in range(self.count):
+            self.spawn()
+        while self.started:
+            received = signal.sigwaitinfo(WATCHED)
+            if received.si_signo in STOP_SIGNALS:
+                self.stop()
+            else:
+                self.reap()
+        return self.exit_code
+
+    def stop(self) -> None:
+        """Refuse new connections here; each worker finishes what it holds, then exits."""
+        if not self.stopping:
+            self.stopping = True
+            self.listener.close()
+        for pid in self.started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def reap(self) -> None:
+        while self.started:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.started.clear()
+                return
+            if pid == 0:
+                return
+            lived = time.monotonic() - self.started.pop(pid, time.monotonic())
+            if self.stopping:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if lived < CRASH_LOOP_SECONDS:
+                log.error("worker %d exited with %d at start-up; stopping", pid, code)
+                self.exit_code = 1
+                self.stop()
+            else:
+                log.warning("worker %d exited with %d; starting another", pid, code)
+                self.spawn()
+
+
+def serve_workers(settings: Settings, app: FastAPI, count: int) -> int:
+    """Serve `app` from `count` forked workers until SIGTERM; the exit code of the whole."""
+    configure_logging(settings)
+    try:
+        listener = bind_listener(settings.host, settings.port)
+    except OSError as error:
+        print(
+            f"realtime-gateway: cannot listen on {settings.host}:{settings.port}: {error}",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"realtime-gateway serving on http://{settings.host}:{settings.port}/ with {count} workers",
+        flush=True,
+    )
+    return Supervisor(settings=settings, app=app, listener=listener, count=count).run()
