@@ -5,6 +5,7 @@ connections."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from realtime_gateway.gateway.workers import CRASH_LOOP_SECONDS
 from tests.fixtures.gated_provider import gated_provider
 from tests.fixtures.gateway import TENANT_KEY
 from tests.fixtures.processes import gateway_process
@@ -154,3 +156,24 @@ def test_workers_flag_overrides_the_setting() -> None:
     )
     assert result.returncode == 2
     assert "3 workers need shared state" in result.stderr
+
+
+async def test_a_worker_that_dies_is_replaced(redis_url: str, tmp_path: Path) -> None:
+    with gated_provider() as provider:
+        provider.gate.set()
+        env = workers_env(provider, redis_url, workers=2, rate="100/minute")
+        with gateway_process(tmp_path, env) as gateway:
+            first = worker_pids(gateway.pid)
+            # A worker that dies right after its start is a crash loop, not one to replace.
+            await asyncio.sleep(CRASH_LOOP_SECONDS)
+            os.kill(first[0], signal.SIGKILL)
+            await until(
+                lambda: (
+                    len(worker_pids(gateway.pid)) == 2 and first[0] not in worker_pids(gateway.pid)
+                ),
+                "a replacement worker",
+            )
+            assert first[1] in worker_pids(gateway.pid)
+            async with httpx.AsyncClient(timeout=WAIT) as http:
+                codes = [await post_session(http, gateway.base_url) for _ in range(4)]
+            assert codes == [200] * 4

@@ -1,12 +1,15 @@
 """`serve --workers N`: N gateway processes on one port, each with its own event loop.
 
-The supervisor binds the listening socket once, then forks N workers that accept on it; each
-worker builds its own limiter and HTTP client in its lifespan (nothing bound to an event loop
-crosses the fork), and shares state with the others only through Redis.
+The supervisor reserves the port (bound with SO_REUSEPORT, never listening, so it receives no
+connection and `--port 0` resolves once), then forks N workers; each listens on its own
+SO_REUSEPORT socket on that port, and the kernel spreads new connections evenly between them
+(one shared accept socket let whichever worker woke first take a burst of keep-alive
+connections). Each worker builds its own limiter and HTTP client in its lifespan (nothing bound
+to an event loop crosses the fork), and shares state with the others only through Redis.
 
-On SIGTERM or SIGINT the supervisor closes its copy of the socket and passes SIGTERM to every
-worker: each stops accepting, finishes its in-flight requests, and exits. Once every copy of
-the socket is closed, new connections are refused. A worker that dies on its own is replaced,
+On SIGTERM or SIGINT the supervisor passes SIGTERM to every worker: each closes its listening
+socket, finishes its in-flight requests, and exits. Once every worker's socket is closed, new
+connections are refused. A worker that dies on its own is replaced,
 unless it died within `CRASH_LOOP_SECONDS` of its start (a crash loop): then all stop.
 """
 
@@ -36,14 +39,21 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 WATCHED = {*STOP_SIGNALS, signal.SIGCHLD}
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
-    """The one listening socket every worker accepts on."""
+def bind_port(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT to (host, port), not yet listening."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, port))
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def listen_on(reserved: socket.socket) -> socket.socket:
+    """A worker's own listening socket on the reserved port."""
+    host, port = reserved.getsockname()[:2]
+    listener = bind_port(host, port)
     listener.listen(BACKLOG)
-    listener.set_inheritable(True)
     return listener
 
 
@@ -55,11 +65,12 @@ def run_worker(settings: Settings, app: FastAPI, listener: socket.socket) -> Non
 
 @dataclass
 class Supervisor:
-    """Forks and watches the workers; the parent never serves a request itself."""
+    """Forks and watches the workers; the parent never serves a request itself. `reserved` is
+    the port's bound, never listening, socket."""
 
     settings: Settings
     app: FastAPI
-    listener: socket.socket
+    reserved: socket.socket
     count: int
     started: dict[int, float] = field(default_factory=dict)
     stopping: bool = False
@@ -68,14 +79,16 @@ class Supervisor:
     def spawn(self) -> None:
         pid = os.fork()
         if pid == 0:  # the worker
-            code = 0
+            code = 1
             try:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, WATCHED)
-                run_worker(self.settings, self.app, self.listener)
-            except BaseException:  # a worker reports and exits; it never returns to the CLI
+                listener = listen_on(self.reserved)
+                self.reserved.close()
+                run_worker(self.settings, self.app, listener)
+                code = 0
+            except Exception:
                 log.exception("worker failed")
-                code = 1
-            finally:
+            finally:  # a worker never returns into the CLI's code
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
@@ -94,10 +107,10 @@ class Supervisor:
         return self.exit_code
 
     def stop(self) -> None:
-        """Refuse new connections here; each worker finishes what it holds, then exits."""
+        """Each worker stops accepting, finishes what it holds, then exits; none is replaced."""
         if not self.stopping:
             self.stopping = True
-            self.listener.close()
+            self.reserved.close()
         for pid in self.started:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -128,15 +141,16 @@ def serve_workers(settings: Settings, app: FastAPI, count: int) -> int:
     """Serve `app` from `count` forked workers until SIGTERM; the exit code of the whole."""
     configure_logging(settings)
     try:
-        listener = bind_listener(settings.host, settings.port)
+        reserved = bind_port(settings.host, settings.port)
     except OSError as error:
         print(
             f"realtime-gateway: cannot listen on {settings.host}:{settings.port}: {error}",
             file=sys.stderr,
         )
         return 1
+    port = reserved.getsockname()[1]
     print(
-        f"realtime-gateway serving on http://{settings.host}:{settings.port}/ with {count} workers",
+        f"realtime-gateway serving on http://{settings.host}:{port}/ with {count} workers",
         flush=True,
     )
-    return Supervisor(settings=settings, app=app, listener=listener, count=count).run()
+    return Supervisor(settings=settings, app=app, reserved=reserved, count=count).run()
