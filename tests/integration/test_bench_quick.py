@@ -23,6 +23,9 @@ FIGURES = [
     "first_audio_ratio",
     "gateway_rss_idle_mb",
     "gateway_rss_growth_second_half_mb",
+    "workers_1_mints_per_s",
+    "workers_2_mints_per_s",
+    "workers_scaling_ratio",
 ]
 
 

@@ -177,3 +177,20 @@ async def test_a_worker_that_dies_is_replaced(redis_url: str, tmp_path: Path) ->
             async with httpx.AsyncClient(timeout=WAIT) as http:
                 codes = [await post_session(http, gateway.base_url) for _ in range(4)]
             assert codes == [200] * 4
+
+
+async def test_a_second_gateway_on_a_taken_port_is_refused(redis_url: str, tmp_path: Path) -> None:
+    with gated_provider() as provider:
+        env = workers_env(provider, redis_url, workers=2, rate="100/minute")
+        with gateway_process(tmp_path, env) as gateway:
+            second = subprocess.run(
+                [sys.executable, "-m", "realtime_gateway", "serve"],
+                env=gateway.env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert second.returncode == 1
+            lines = second.stderr.strip().splitlines()
+            assert len(lines) == 1 and f"cannot listen on 127.0.0.1:{gateway.port}" in lines[0]
+            assert len(worker_pids(gateway.pid)) == 2

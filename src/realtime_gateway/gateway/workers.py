@@ -39,12 +39,25 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 WATCHED = {*STOP_SIGNALS, signal.SIGCHLD}
 
 
-def bind_port(host: str, port: int) -> socket.socket:
-    """A socket bound with SO_REUSEPORT to (host, port), not yet listening."""
+def _socket_for(host: str, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    return sock
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT to (host, port), not yet listening.
+
+    SO_REUSEPORT would let a second gateway started on the same port join this one's group
+    and take half its connections without a word; a plain bind first fails with EADDRINUSE
+    when anything already listens there (and resolves port 0)."""
+    with _socket_for(host, reuse_port=False) as probe:
+        probe.bind((host, port))
+        port = probe.getsockname()[1]
+    sock = _socket_for(host, reuse_port=True)
     sock.bind((host, port))
     return sock
 
@@ -52,7 +65,8 @@ def bind_port(host: str, port: int) -> socket.socket:
 def listen_on(reserved: socket.socket) -> socket.socket:
     """A worker's own listening socket on the reserved port."""
     host, port = reserved.getsockname()[:2]
-    listener = bind_port(host, port)
+    listener = _socket_for(host, reuse_port=True)
+    listener.bind((host, port))
     listener.listen(BACKLOG)
     return listener
 
