@@ -135,6 +135,7 @@ def run_workers(stack: Stack, report: Report, plan: WorkersPlan) -> None:
         redis.stop()
 
     rates: dict[int, float] = {}
+    cpu_per_mint: dict[int, float] = {}
     for workers, measured in runs.items():
         seconds = sum(run["seconds"] for run in measured)
         ok = sum(run["ok"] for run in measured)
@@ -150,9 +151,10 @@ def run_workers(stack: Stack, report: Report, plan: WorkersPlan) -> None:
             f"{errors} errors, Redis limiter, "
             + ("gateway pinned apart" if pinned else "not pinned apart: too few cores"),
         )
+        cpu_per_mint[workers] = cpu / total * 1e6 if total else float("nan")
         report.add(
             f"workers_{workers}_gateway_cpu_us_per_mint",
-            cpu / total * 1e6 if total else float("nan"),
+            cpu_per_mint[workers],
             note="supervisor + workers",
         )
         per_worker = [
@@ -165,6 +167,12 @@ def run_workers(stack: Stack, report: Report, plan: WorkersPlan) -> None:
             cpu / sum(run["wall_seconds"] for run in measured),
             note=f"CPU seconds per second (warm-up included); split between workers {split}",
         )
+    report.add(
+        "workers_cpu_per_mint_ratio",
+        cpu_per_mint[2] / cpu_per_mint[1],
+        note="2 workers / 1: near 1 means N workers mint N times as fast given N free cores "
+        "(this figure moves little with outside load, the mints/s ones a lot)",
+    )
     # Each round's two blocks ran back to back, under the same outside load: their ratio is
     # less noisy than the ratio of the pooled rates when other work comes and goes.
     per_round = sorted(
