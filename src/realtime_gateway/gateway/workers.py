@@ -2,15 +2,16 @@
 
 The supervisor reserves the port (bound with SO_REUSEPORT, never listening, so it receives no
 connection and `--port 0` resolves once), then forks N workers; each listens on its own
-SO_REUSEPORT socket on that port, and the kernel spreads new connections evenly between them
-(one shared accept socket let whichever worker woke first take a burst of keep-alive
-connections). Each worker builds its own limiter and HTTP client in its lifespan (nothing bound
-to an event loop crosses the fork), and shares state with the others only through Redis.
+SO_REUSEPORT socket on that port, and the kernel spreads new connections between them (the
+bench measured 46-54% of the work per worker this way; one shared accept socket, where the
+first worker to wake takes a burst of keep-alive connections, gave 61/39). Each worker builds
+its own limiter and HTTP client in its lifespan (nothing bound to an event loop crosses the
+fork), and shares state with the others only through Redis.
 
 On SIGTERM or SIGINT the supervisor passes SIGTERM to every worker: each closes its listening
 socket, finishes its in-flight requests, and exits. Once every worker's socket is closed, new
-connections are refused. A worker that dies on its own is replaced,
-unless it died within `CRASH_LOOP_SECONDS` of its start (a crash loop): then all stop.
+connections are refused. A worker that dies on its own is replaced, unless it died within
+`CRASH_LOOP_SECONDS` of its start (a crash loop): then all stop.
 """
 
 from __future__ import annotations
