@@ -194,3 +194,22 @@ async def test_a_second_gateway_on_a_taken_port_is_refused(redis_url: str, tmp_p
             lines = second.stderr.strip().splitlines()
             assert len(lines) == 1 and f"cannot listen on 127.0.0.1:{gateway.port}" in lines[0]
             assert len(worker_pids(gateway.pid)) == 2
+
+
+async def test_workers_stop_when_the_supervisor_is_killed(redis_url: str, tmp_path: Path) -> None:
+    with gated_provider() as provider:
+        provider.gate.set()
+        env = workers_env(provider, redis_url, workers=2, rate="100/minute")
+        with gateway_process(tmp_path, env) as gateway:
+            workers = worker_pids(gateway.pid)
+            gateway.kill()  # SIGKILL: the supervisor cannot pass anything on
+            await until(lambda: not any(alive(pid) for pid in workers), "workers exiting")
+            assert connection_refused(gateway.port)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -11,12 +11,14 @@ fork), and shares state with the others only through Redis.
 On SIGTERM or SIGINT the supervisor passes SIGTERM to every worker: each closes its listening
 socket, finishes its in-flight requests, and exits. Once every worker's socket is closed, new
 connections are refused. A worker that dies on its own is replaced, unless it died within
-`CRASH_LOOP_SECONDS` of its start (a crash loop): then all stop.
+`CRASH_LOOP_SECONDS` of its start (a crash loop): then all stop. A supervisor that is killed
+outright takes its workers with it (they get SIGTERM and finish what they hold).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -72,6 +74,19 @@ def listen_on(reserved: socket.socket) -> socket.socket:
     return listener
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with(supervisor: int) -> None:
+    """SIGTERM this worker when its supervisor dies, even by SIGKILL: no orphan keeps the port.
+    (Linux prctl; if the supervisor died before the call, stop at once.)"""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != supervisor:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def run_worker(settings: Settings, app: FastAPI, listener: socket.socket) -> None:
     """One worker: uvicorn on the shared socket, with uvicorn's own graceful SIGTERM."""
     configure_logging(settings)
@@ -92,11 +107,13 @@ class Supervisor:
     exit_code: int = 0
 
     def spawn(self) -> None:
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
             try:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, WATCHED)
+                die_with(supervisor)
                 listener = listen_on(self.reserved)
                 self.reserved.close()
                 run_worker(self.settings, self.app, listener)
