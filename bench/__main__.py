@@ -1,7 +1,8 @@
 """`python -m bench [--quick] [--only SECTION ...] [--variant V]`: every figure side by side.
 
 Sections: mint (overhead and saturation), limiter, audio (time to first audio in Chromium),
-memory (gateway RSS), headers (RSS and mint latency under a header attack). Prints one
+memory (gateway RSS), headers (RSS and mint latency under a header attack), workers (mints/s with
+1 and 2 worker processes on Redis). Prints one
 `name=value [target ok|MISSED]` line per figure as it is measured, then a table of figures
 against targets. Benchmarks print; they never fail (exit 0).
 `--variant` serves the gateway with candidate hot-path changes (bench/variants.py);
@@ -22,19 +23,21 @@ from bench.memory import MemoryPlan, run_memory
 from bench.mint import MintPlan, run_mint
 from bench.procs import Stack, rss_kb
 from bench.report import Report
+from bench.workers import WorkersPlan, run_workers
 
-SECTIONS = ("mint", "limiter", "audio", "memory", "headers")
+SECTIONS = ("mint", "limiter", "audio", "memory", "headers", "workers")
 
 
-def plans(quick: bool) -> tuple[MintPlan, LimiterPlan, MemoryPlan, int]:
+def plans(quick: bool) -> tuple[MintPlan, LimiterPlan, MemoryPlan, int, WorkersPlan]:
     if quick:
         return (
             MintPlan(rounds=1, warmup=0.5, block=2.5, saturation_block=2.0),
             LimiterPlan(memory_decisions=20_000, redis_decisions=2_000),
             MemoryPlan(mints=2_000, checkpoints=4),
             3,
+            WorkersPlan(rounds=1, warmup=0.5, block=2.0),
         )
-    return MintPlan(), LimiterPlan(), MemoryPlan(), 10
+    return MintPlan(), LimiterPlan(), MemoryPlan(), 10, WorkersPlan()
 
 
 def source_version() -> str:
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sections = args.only or list(SECTIONS)
-    mint_plan, limiter_plan, memory_plan, audio_runs = plans(args.quick)
+    mint_plan, limiter_plan, memory_plan, audio_runs, workers_plan = plans(args.quick)
 
     started = time.monotonic()
     load = os.getloadavg()[0]
@@ -101,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         if "headers" in sections:
             header_plan = HeaderAttackPlan.quick() if args.quick else HeaderAttackPlan()
             run_header_attack(stack, report, header_plan)
+        if "workers" in sections:
+            run_workers(stack, report, workers_plan)
     except Exception as error:  # a benchmark reports what it could, never a traceback wall
         print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         print(stack.logs_tail(), file=sys.stderr, flush=True)

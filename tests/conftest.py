@@ -2,4 +2,5 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.stub",
     "tests.fixtures.gateway",
+    "tests.fixtures.redis_topologies",
 ]

@@ -26,6 +26,8 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if args.workers is not None:
+        overrides["workers"] = args.workers
     try:
         settings = load_settings(args.config, **overrides)
         settings.validate_for_serving()
@@ -33,6 +35,11 @@ def _serve(args: argparse.Namespace) -> int:
     except (ConfigError, ValidationError, OSError) as error:
         print(f"realtime-gateway: configuration error: {_one_line(error)}", file=sys.stderr)
         return 2
+    workers = settings.worker_count()
+    if workers > 1:
+        from realtime_gateway.gateway.workers import serve_workers
+
+        return serve_workers(settings, app, workers)
     run_gateway(settings, app)
     return 0
 
@@ -100,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on (GATEWAY_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (GATEWAY_PORT)")
     serve.add_argument("--config", default=None, help="TOML settings file (GATEWAY_CONFIG)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes on the one port (GATEWAY_WORKERS; default: the number of "
+        "cores with Redis configured, 1 without)",
+    )
     serve.set_defaults(handler=_serve)
 
     stub = commands.add_parser("stub", help="run the offline provider stub")

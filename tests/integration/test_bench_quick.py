@@ -26,6 +26,9 @@ FIGURES = [
     "header_attack_rss_idle_mb",
     "header_attack_rss_growth_mb",
     "header_attack_mint_ratio",
+    "workers_1_mints_per_s",
+    "workers_2_mints_per_s",
+    "workers_scaling_ratio",
 ]
 
 

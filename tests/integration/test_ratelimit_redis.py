@@ -78,9 +78,9 @@ async def test_two_replicas_under_concurrency_allow_exactly_the_limit(
     denied = [d for d in decisions if not d.allowed]
     assert all(d.remaining == 0 and d.retry_after >= max(1, d.reset_after) for d in denied)
     # The state lives in one sorted set per tenant, which expires with the window.
-    assert await admin.zcard("rtg:rl:acme") == 3
+    assert await admin.zcard("rtg:{acme}:rl") == 3
     # Not sooner: a key that expired before its window ended would forget hits still in it.
-    assert 50_000 < await admin.pttl("rtg:rl:acme") <= 60_000
+    assert 50_000 < await admin.pttl("rtg:{acme}:rl") <= 60_000
     # Another tenant is unaffected, from either replica.
     other = [await bounded(limiter.hit("globex")) for limiter in (first, second, first, second)]
     assert [d.allowed for d in other] == [True, True, True, False]
@@ -200,7 +200,7 @@ async def test_injected_client_is_used_and_left_open(redis_url: str) -> None:
         assert (await bounded(limiter.hit("acme"))).allowed
         assert not (await bounded(limiter.hit("acme"))).allowed
         await limiter.aclose()
-        assert await bounded(client.zcard("rtg:rl:acme")) == 1
+        assert await bounded(client.zcard("rtg:{acme}:rl")) == 1
     finally:
         await client.aclose()
 
@@ -218,7 +218,7 @@ async def test_a_decision_lost_to_a_connection_reset_is_not_counted_twice(
             decision = await bounded(limiter.hit("acme"))
             assert proxy.resets == 1, "the proxy never lost a reply"
             assert (decision.allowed, decision.backend, decision.remaining) == (True, "redis", 2)
-            assert await admin.zcard("rtg:rl:acme") == 1
+            assert await admin.zcard("rtg:{acme}:rl") == 1
             followers = [await bounded(limiter.hit("acme")) for _ in range(3)]
             assert [d.allowed for d in followers] == [True, True, False]
         finally:

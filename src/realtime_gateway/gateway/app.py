@@ -180,7 +180,7 @@ def add_operational_routes(app: FastAPI, settings: Settings) -> None:
             return error_response(503, "not_ready", "; ".join(problems))
         body: dict[str, Any] = {
             "status": "ready",
-            "limiter": "redis" if runtime.settings.redis_url else "memory",
+            "limiter": "redis" if runtime.settings.redis_configured() else "memory",
         }
         return JSONResponse(body)
 

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     rate_limit: str = "3/minute"
     tenant_rate_limits: CommaList = Field(default_factory=list)
     redis_url: SecretStr | None = None
+    # Scale-out (gateway/redisconn.py, gateway/workers.py): one Redis topology, N workers.
+    redis_cluster_nodes: CommaList = Field(default_factory=list)
+    redis_sentinels: CommaList = Field(default_factory=list)
+    redis_sentinel_master: str | None = None
+    workers: int | None = Field(default=None, ge=1, le=64)
     limiter_failure_mode: Literal["local", "deny", "allow"] = "local"
     provider_endpoint: str = OPENAI_GA_ENDPOINT
     secret_ttl: int = Field(default=60, ge=10, le=7200)
@@ -121,6 +126,8 @@ class Settings(BaseSettings):
         "allowed_models",
         "allowed_voices",
         "cors_origins",
+        "redis_cluster_nodes",
+        "redis_sentinels",
         mode="before",
     )(_split_commas)
 
@@ -170,8 +177,33 @@ class Settings(BaseSettings):
             rates[tenant.strip()] = parse_rate(rate)
         return rates
 
+    def redis_configured(self) -> bool:
+        """Whether any Redis topology (URL, Cluster or Sentinel) holds the shared state."""
+        return bool(self.redis_url or self.redis_cluster_nodes or self.redis_sentinels)
+
+    def worker_count(self) -> int:
+        """`workers`, else the number of usable cores with Redis and 1 without it."""
+        if self.workers is not None:
+            return self.workers
+        return len(os.sched_getaffinity(0)) if self.redis_configured() else 1
+
+    def validate_scale_out(self) -> None:
+        """Refuse a mixture of Redis topologies, and several workers without shared state."""
+        from realtime_gateway.gateway.redisconn import RedisSettingsError, redis_topology
+
+        try:
+            redis_topology(self)
+        except RedisSettingsError as error:
+            raise ConfigError(str(error)) from error
+        if self.worker_count() > 1 and not self.redis_configured():
+            raise ConfigError(
+                f"{self.worker_count()} workers need shared state: set GATEWAY_REDIS_URL, "
+                "GATEWAY_REDIS_CLUSTER_NODES or GATEWAY_REDIS_SENTINELS, or run one worker"
+            )
+
     def validate_for_serving(self) -> None:
         """Refuse to serve an unsafe or useless configuration, in one line."""
+        self.validate_scale_out()
         if not self.api_keys and not self.jwt_secret and not self.jwt_public_key:
             raise ConfigError(
                 "no tenant credential is configured: set GATEWAY_API_KEYS or GATEWAY_JWT_SECRET "

@@ -24,13 +24,16 @@ __all__ = [
 
 def build_limiter(settings: Settings, *, clock: Clock = time.monotonic) -> Limiter:
     """The in-process limiter when no Redis is configured, else the shared Redis limiter."""
+    from realtime_gateway.gateway.redisconn import redis_topology
+
     rates = Rates.from_settings(settings)
-    if settings.redis_url is None:
+    topology = redis_topology(settings)
+    if topology is None:
         return MemoryLimiter(rates, clock=clock)
     from realtime_gateway.gateway.ratelimit.redis_limiter import RedisLimiter
 
     return RedisLimiter(
-        settings.redis_url.get_secret_value(),
+        topology,
         rates,
         failure_mode=settings.limiter_failure_mode,
         clock=clock,

@@ -12,23 +12,24 @@ import secrets
 import time
 from typing import Any, Literal
 
-from redis.asyncio import Redis
-
 from realtime_gateway.gateway.errors import LimiterUnavailable
 from realtime_gateway.gateway.ratelimit.memory import MemoryLimiter
 from realtime_gateway.gateway.ratelimit.types import Clock, Decision, Rates, make_decision
-from realtime_gateway.gateway.redisconn import REDIS_FAILURES, make_client, redis_location
+from realtime_gateway.gateway.redisconn import (
+    REDIS_FAILURES,
+    RedisTopology,
+    SharedRedis,
+    tenant_key,
+)
 
 logger = logging.getLogger("realtime_gateway.gateway.ratelimit")
 
 FailureMode = Literal["local", "deny", "allow"]
 
-KEY_PREFIX = "rtg:rl:"
-
 
 def limiter_key(tenant: str) -> str:
-    """The tenant's sorted set of hits: the key `hit` counts in and `refund` uncounts from."""
-    return KEY_PREFIX + tenant
+    """`rtg:{tenant}:rl`: the tenant's sorted set of hits, in the tenant's cluster slot."""
+    return tenant_key(tenant, "rl")
 
 
 # Why Redis TIME and not the caller's clock: replicas' clocks drift apart, and a window judged
@@ -81,18 +82,19 @@ class RedisLimiter:
 
     def __init__(
         self,
-        url: str,
+        redis: RedisTopology | str,
         rates: Rates,
         *,
         failure_mode: FailureMode = "local",
         clock: Clock = time.monotonic,
-        client: Redis | None = None,
+        client: SharedRedis | None = None,
     ) -> None:
+        topology = RedisTopology.single(redis) if isinstance(redis, str) else redis
         self._rates = rates
         self._failure_mode = failure_mode
-        self._location = redis_location(url)
+        self._location = topology.location
         self._owns_client = client is None
-        self._client = client if client is not None else make_client(url)
+        self._client = client if client is not None else topology.connect()
         self._script = self._client.register_script(SLIDING_WINDOW)
         self._refund_script = self._client.register_script(REFUND)
         self._local = MemoryLimiter(rates, clock=clock, backend="local")
