@@ -21,18 +21,6 @@ from realtime_gateway.stub.dialect import DELTA_INTERVAL, FRAME_MS, GREETING, RE
 from realtime_gateway.stub.secrets import new_id
 from realtime_gateway.stub.usage import ResponseUsage, word_count
 
-# Client events the stub understands; others get an `error` event.
-KNOWN_CLIENT_EVENTS = frozenset(
-    {
-        "session.update",
-        "conversation.item.create",
-        "response.create",
-        "response.cancel",
-        "output_audio_buffer.clear",
-        "input_audio_buffer.clear",
-        "input_audio_buffer.commit",
-    }
-)
 # Parts of the session a client may not change.
 _FIXED_SESSION_KEYS = ("id", "object", "type", "model", "expires_at")
 
