@@ -72,6 +72,7 @@ async def serve_demo(
         return 2
     configure_logging(settings)
     stub_app = create_stub_app(
+        # No greeting: the UI (and `connect`) ask for the first response, as against OpenAI.
         StubConfig(api_key=provider_key, loopback_ice=loopback_ice, reply_on_speech=True)
     )
     stub = QuietServer(
@@ -80,7 +81,7 @@ async def serve_demo(
             host="127.0.0.1",
             port=stub_port,
             log_level="warning",
-            ws="none",
+            ws="websockets-sansio",  # the stub's sidebands
             lifespan="on",
         )
     )
