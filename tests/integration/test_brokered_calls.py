@@ -12,9 +12,11 @@ import httpx
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
+from realtime_gateway.client import GatewayClient
 from realtime_gateway.gateway.calls.records import CallGrant
 from realtime_gateway.gateway.calls.tokens import RedisTokenStore, mint_token
 from realtime_gateway.gateway.redisconn import make_client
+from realtime_gateway.media.audio import rms
 from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
 from tests.fixtures.stub import Caller, RunningStub, ToneTrack, call_stub
 
@@ -151,3 +153,18 @@ async def put_grant(redis_url: str, token: str, life: float, endpoint: str) -> N
         await RedisTokenStore(client).put(token, grant)
     finally:
         await client.aclose()
+
+
+async def test_gateway_client_connects_unchanged_in_brokered_mode(
+    brokered: RunningGateway, stub: RunningStub
+) -> None:
+    async with (
+        GatewayClient(brokered.base_url, brokered.tenant_key) as client,
+        client.connect("gpt-realtime", "verse", ice_timeout=10) as call,
+    ):
+        await call.wait_for_event("session.created", timeout=10)
+        deadline = time.monotonic() + 10
+        while call.seconds_received < 1.0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert rms(call.audio()) > 0.02, "the stub's voice should arrive through a brokered call"
+    assert stub.state.mint_count == 0 and len(stub.state.calls) == 1
