@@ -2,7 +2,7 @@
 
 import { Call } from "./call.js";
 import { CallError } from "./errors.js";
-import { callMode } from "./gateway.js";
+import { callMode } from "./brokered.js";
 import { fillForm, forgetSettings, loadSettings, readForm, saveSettings } from "./settings.js";
 
 const MAX_LOG_ENTRIES = 300;
