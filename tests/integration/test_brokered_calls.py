@@ -56,7 +56,8 @@ async def test_brokered_call_speaks_and_no_provider_secret_reaches_the_caller(
 ) -> None:
     session = mint(brokered)
     token = session["client_secret"]["value"]
-    caller: Caller = await call_stub(session["webrtc_url"], token, tone_seconds=0.5)
+    # A silent microphone: the stub's voice activity detection would cut its reply short.
+    caller: Caller = await call_stub(session["webrtc_url"], token, tone_seconds=0.0)
     try:
         answer = caller.answer_response
         assert answer is not None and answer.status_code == 201
@@ -64,8 +65,10 @@ async def test_brokered_call_speaks_and_no_provider_secret_reaches_the_caller(
         location = answer.headers["location"]
         assert location.startswith("/realtime_calls/call_")
         call_id = location.rsplit("/", 1)[1]
+        await asyncio.wait_for(caller.channel_open.wait(), 10)
+        caller.send({"type": "response.create"})  # a model speaks when asked
         await caller.wait_for_event("response.done", timeout=20)
-        assert caller.level_since(0.0) > 0.01  # the stub's voice arrived
+        assert caller.level_since(0.0) > 0.01  # the stub voice arrived
 
         [stub_call] = stub.state.calls
         assert stub_call.model == "gpt-realtime" and stub_call.voice == "verse"
@@ -163,6 +166,7 @@ async def test_gateway_client_connects_unchanged_in_brokered_mode(
         client.connect("gpt-realtime", "verse", ice_timeout=10) as call,
     ):
         await call.wait_for_event("session.created", timeout=10)
+        await call.send_event({"type": "response.create"})
         deadline = time.monotonic() + 10
         while call.seconds_received < 1.0 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
