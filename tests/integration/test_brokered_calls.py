@@ -208,3 +208,36 @@ async def test_the_callers_session_form_is_ignored(
         assert (call.model, call.voice) == ("gpt-realtime", "verse")  # the minted request
     finally:
         await caller.close()
+
+
+async def test_live_call_is_created_and_hung_up_through_the_gateway(
+    brokered: RunningGateway, stub: RunningStub
+) -> None:
+    minted = httpx.post(
+        brokered.url("/realtime_session"),
+        json={"model": "gpt-live-1", "voice": "marin"},
+        headers=brokered.auth(),
+    )
+    session = minted.json()["session"]
+    token = session["client_secret"]["value"]
+    caller = await call_stub(session["webrtc_url"], token, tone_seconds=0.0)
+    try:
+        await caller.wait_for_event("session.started", timeout=10)
+        [live] = stub.state.calls
+        assert (live.kind, live.model, live.voice) == ("live", "gpt-live-1", "marin")
+        location = caller.answer_response.headers["location"]  # type: ignore[union-attr]
+        async with httpx.AsyncClient(base_url=brokered.base_url) as http:
+            view = (await http.get(location, headers=brokered.auth())).json()
+            assert (view["wire"], view["status"]) == ("live", "live")
+            ended = await http.delete(location, headers={"Authorization": f"Bearer {token}"})
+        assert ended.json()["ended_reason"] == "caller_hangup"
+        await caller.wait_for_event("session.closed", timeout=10)
+        closed = [e for e in caller.events if e.get("type") == "session.closed"]
+        assert closed[-1]["reason"] == "close_requested"  # hung up at the provider
+        answered = minted.text + str(caller.answer_response.headers)  # type: ignore[union-attr]
+        answered += caller.answer_response.text + ended.text + str(ended.headers)  # type: ignore[union-attr]
+        assert stub.api_key not in answered + str(caller.events)
+        # The provider's own data channel names its session; the gateway's answers never do.
+        assert live.call_id not in answered
+    finally:
+        await caller.close()
