@@ -18,6 +18,7 @@ from realtime_gateway.gateway.calls.tokens import RedisTokenStore, mint_token
 from realtime_gateway.gateway.redisconn import make_client
 from realtime_gateway.media.audio import rms
 from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
+from tests.fixtures.servers import free_port
 from tests.fixtures.stub import Caller, RunningStub, ToneTrack, call_stub
 
 BODY = {"model": "gpt-realtime", "voice": "verse"}
@@ -241,3 +242,53 @@ async def test_live_call_is_created_and_hung_up_through_the_gateway(
         assert live.call_id not in answered
     finally:
         await caller.close()
+
+
+def test_cors_lets_another_page_post_its_offer_with_the_sdk_header(
+    gateway_factory: GatewayFactory, stub: RunningStub
+) -> None:
+    page = "https://app.example"
+    gateway = gateway_factory(
+        **wired_to(stub, call_mode="brokered", cors_origins=[page]),
+        public_url="https://voice.example",
+    )
+    preflight = httpx.options(
+        gateway.url("/realtime_calls"),
+        headers={
+            "Origin": page,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-openai-agents-sdk",
+        },
+    )
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers["access-control-allow-origin"] == page
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert "x-openai-agents-sdk" in allowed and "authorization" in allowed
+    hang_up = httpx.options(
+        gateway.url("/realtime_calls/call_0"),
+        headers={"Origin": page, "Access-Control-Request-Method": "DELETE"},
+    )
+    assert hang_up.status_code == 200
+    minted = httpx.post(
+        gateway.url("/realtime_session"), json=BODY, headers={**gateway.auth(), "Origin": page}
+    )
+    assert "location" in minted.headers["access-control-expose-headers"].lower()
+    assert minted.json()["session"]["webrtc_url"] == "https://voice.example/realtime_calls"
+    policy = httpx.get(gateway.url("/")).headers["content-security-policy"]
+    connect_src = next(d for d in policy.split("; ") if d.startswith("connect-src"))
+    assert "https://voice.example" in connect_src.split()
+
+
+def test_unreachable_redis_is_a_documented_503_for_brokered_calls(
+    gateway_factory: GatewayFactory, stub: RunningStub
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    gateway = gateway_factory(**wired_to(stub, call_mode="brokered", redis_url=dead))
+    minted = httpx.post(gateway.url("/realtime_session"), json=BODY, headers=gateway.auth())
+    assert_error(minted, 503, "calls_unavailable")  # the limiter fell back; the tokens cannot
+    assert_error(
+        httpx.get(gateway.url("/realtime_calls"), headers=gateway.auth()), 503, "calls_unavailable"
+    )
+    direct = gateway_factory(**wired_to(stub, redis_url=dead))
+    ok = httpx.post(direct.url("/realtime_session"), json=BODY, headers=direct.auth())
+    assert ok.status_code == 200  # direct mode keeps serving on the local limiter

@@ -11,7 +11,8 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── RateLimited           429 rate_limited        (+ Retry-After)
     ├── HeadersTooLarge       431 headers_too_large
     ├── ProviderError         500 provider_error
-    └── LimiterUnavailable    503 limiter_unavailable
+    ├── LimiterUnavailable    503 limiter_unavailable
+    └── CallsUnavailable      503 calls_unavailable   (brokered: Redis holding call state down)
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ class LimiterUnavailable(GatewayError):
     error_code = "limiter_unavailable"
 
 
+class CallsUnavailable(GatewayError):
+    status_code = 503
+    error_code = "calls_unavailable"
+
+
 ERROR_CODES: dict[str, type[GatewayError]] = {
     cls.error_code: cls
     for cls in (
@@ -99,6 +105,7 @@ ERROR_CODES: dict[str, type[GatewayError]] = {
         RateLimited,
         HeadersTooLarge,
         ProviderError,
+        CallsUnavailable,  # before LimiterUnavailable: a bare 503 keeps that code
         LimiterUnavailable,
     )
 }

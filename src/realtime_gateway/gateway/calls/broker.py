@@ -3,6 +3,7 @@ at the provider with a redeemed token, and the access rules for reading and endi
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 import time
@@ -17,7 +18,7 @@ from realtime_gateway.gateway.calls.store import CallState
 from realtime_gateway.gateway.calls.tokens import mint_token, token_digest, token_tenant
 from realtime_gateway.gateway.calls.upstream import CallUpstream
 from realtime_gateway.gateway.calls.wire import CallPolicy
-from realtime_gateway.gateway.errors import NotFound, Unauthorized
+from realtime_gateway.gateway.errors import CallsUnavailable, NotFound, ProviderError, Unauthorized
 from realtime_gateway.gateway.providers import MintedSession
 from realtime_gateway.gateway.providers.live import is_live
 from realtime_gateway.gateway.settings import Settings
@@ -103,7 +104,13 @@ class Broker:
             deadline=now + DEFAULT_MAX_CALL_SECONDS,
             token_digest=token_digest(token),
         )
-        await self.state.calls.create(record)
+        try:
+            await self.state.calls.create(record)
+        except CallsUnavailable:
+            # Unrecorded, the call would run unseen: end it at the provider before refusing.
+            with contextlib.suppress(ProviderError):
+                await self.upstream.hang_up(record)
+            raise
         return record, created.answer_sdp
 
     async def end_call(self, record: CallRecord, reason: str) -> CallRecord:
