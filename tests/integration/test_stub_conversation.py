@@ -178,3 +178,28 @@ async def test_user_message_is_acknowledged_and_answered(stub: RunningStub) -> N
         assert done["usage"]["input_token_details"]["text_tokens"] == 1
     finally:
         await caller.close()
+
+
+async def test_reply_after_the_callers_turn_follows_create_response(stub: RunningStub) -> None:
+    stub.state.config.reply_on_speech = True
+    caller = await connected(stub, tone_seconds=0.0)
+    try:
+        caller.microphone.speak(0.6)
+        await caller.wait_for_event("response.done", timeout=20)
+        types = caller.event_types()
+        assert types.index("input_audio_buffer.committed") < types.index("response.created")
+        # Turned off by session.update: the next turn is committed but not answered.
+        caller.send(
+            {
+                "type": "session.update",
+                "session": {"audio": {"input": {"turn_detection": {"create_response": False}}}},
+            }
+        )
+        await caller.wait_for_event("session.updated", timeout=5)
+        await caller.wait_for_event("output_audio_buffer.stopped", timeout=20)
+        caller.microphone.speak(0.6)
+        await caller.wait_for_event("input_audio_buffer.committed", count=2, timeout=10)
+        await asyncio.sleep(1.0)
+        assert caller.event_types().count("response.created") == 1
+    finally:
+        await caller.close()
