@@ -250,7 +250,7 @@ def test_cors_lets_another_page_post_its_offer_with_the_sdk_header(
     page = "https://app.example"
     gateway = gateway_factory(
         **wired_to(stub, call_mode="brokered", cors_origins=[page]),
-        public_url="https://voice.example",
+        public_url="https://voice.example/gw/",
     )
     preflight = httpx.options(
         gateway.url("/realtime_calls"),
@@ -273,7 +273,7 @@ def test_cors_lets_another_page_post_its_offer_with_the_sdk_header(
         gateway.url("/realtime_session"), json=BODY, headers={**gateway.auth(), "Origin": page}
     )
     assert "location" in minted.headers["access-control-expose-headers"].lower()
-    assert minted.json()["session"]["webrtc_url"] == "https://voice.example/realtime_calls"
+    assert minted.json()["session"]["webrtc_url"] == "https://voice.example/gw/realtime_calls"
     policy = httpx.get(gateway.url("/")).headers["content-security-policy"]
     connect_src = next(d for d in policy.split("; ") if d.startswith("connect-src"))
     assert "https://voice.example" in connect_src.split()

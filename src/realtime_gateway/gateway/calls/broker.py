@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
 from realtime_gateway.gateway.auth import Authenticator, bearer_token
 from realtime_gateway.gateway.body import SessionRequest
@@ -58,6 +59,11 @@ class Broker:
             return "brokered"
         mode = self._tenant_modes.get(tenant, self._default_mode)
         return "brokered" if mode == "brokered" else "direct"
+
+    def call_location(self, call_id: str) -> str:
+        """`Location` of a created call, under `GATEWAY_PUBLIC_URL`'s path prefix if it has one."""
+        prefix = urlsplit(self._public_url).path.rstrip("/") if self._public_url else ""
+        return f"{prefix}{CALLS_PATH}/{call_id}"
 
     def webrtc_url(self, request_base_url: str) -> str:
         """`<GATEWAY_PUBLIC_URL>/realtime_calls`; unset, the address the caller reached us at."""

@@ -90,7 +90,7 @@ async def create_call(request: Request, runtime: RuntimeDep) -> Response:
         status_code=201,
         media_type="application/sdp",
         headers={
-            "Location": f"/realtime_calls/{record.call_id}",
+            "Location": runtime.broker.call_location(record.call_id),
             "Server-Timing": timing,
             **NO_STORE,
         },
