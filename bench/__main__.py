@@ -2,9 +2,9 @@
 
 Sections: mint (overhead and saturation), limiter, audio (time to first audio in Chromium),
 memory (gateway RSS), headers (RSS and mint latency under a header attack), workers (mints/s with
-1 and 2 worker processes on Redis). Prints one
-`name=value [target ok|MISSED]` line per figure as it is measured, then a table of figures
-against targets. Benchmarks print; they never fail (exit 0).
+1 and 2 worker processes on Redis), brokered (brokered against direct mode: mints/s, first
+audio). Prints one `name=value [target ok|MISSED]` line per figure as it is measured, then a
+table of figures against targets. Benchmarks print; they never fail (exit 0).
 `--variant` serves the gateway with candidate hot-path changes (bench/variants.py);
 `python -m bench.profile` samples the gateway under load with py-spy.
 """
@@ -25,7 +25,7 @@ from bench.procs import Stack, rss_kb
 from bench.report import Report
 from bench.workers import WorkersPlan, run_workers
 
-SECTIONS = ("mint", "limiter", "audio", "memory", "headers", "workers")
+SECTIONS = ("mint", "limiter", "audio", "memory", "headers", "workers", "brokered")
 
 
 def plans(quick: bool) -> tuple[MintPlan, LimiterPlan, MemoryPlan, int, WorkersPlan]:
@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
             run_header_attack(stack, report, header_plan)
         if "workers" in sections:
             run_workers(stack, report, workers_plan)
+        if "brokered" in sections:
+            from bench.brokered import BrokeredPlan, run_brokered
+
+            quick = BrokeredPlan(rounds=1, block=2.0, audio_runs=3)
+            run_brokered(stack, report, quick if args.quick else BrokeredPlan())
     except Exception as error:  # a benchmark reports what it could, never a traceback wall
         print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         print(stack.logs_tail(), file=sys.stderr, flush=True)

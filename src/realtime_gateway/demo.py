@@ -24,7 +24,12 @@ DEMO_RATE_LIMIT = "30/minute"
 
 
 def demo_settings(
-    host: str, port: int, stub_url: str, provider_key: str, tenant_key: str
+    host: str,
+    port: int,
+    stub_url: str,
+    provider_key: str,
+    tenant_key: str,
+    call_mode: str = "direct",
 ) -> Settings:
     return load_settings(
         None,
@@ -38,11 +43,17 @@ def demo_settings(
             f"{stub_url}/v1/realtime/client_secrets",
             f"{stub_url}/v1/realtime/sessions",
         ],
+        call_mode=call_mode,
     )
 
 
 async def serve_demo(
-    host: str, port: int, stub_port: int, loopback_ice: bool = False, new_key: bool = False
+    host: str,
+    port: int,
+    stub_port: int,
+    loopback_ice: bool = False,
+    new_key: bool = False,
+    call_mode: str = "direct",
 ) -> int:
     # The stub offers the machine's interfaces, which an ordinary browser pairs with, and
     # 127.0.0.1, which a loopback-only host pairs with. `--loopback-ice` offers 127.0.0.1 alone
@@ -65,7 +76,7 @@ async def serve_demo(
         return 2
     stub_url = f"http://127.0.0.1:{stub_port}"
     try:
-        settings = demo_settings(host, port, stub_url, provider_key, tenant_key)
+        settings = demo_settings(host, port, stub_url, provider_key, tenant_key, call_mode)
         settings.validate_for_serving()
     except (ConfigError, ValueError) as error:
         print(f"realtime-gateway demo: configuration error: {error}", file=sys.stderr)
@@ -97,6 +108,7 @@ async def serve_demo(
             f"  tenant key: {tenant_key}\n"
             f"  rate:       {DEMO_RATE_LIMIT} session creations for the demo tenant\n"
             f"  stub:       {stub_url}/v1 ({ice_mode})\n"
+            f"  call mode:  {call_mode} (gpt-live-* models are always brokered)\n"
             "Paste the tenant key into the UI's Gateway key field. The key stays the same across\n"
             f"runs (kept in {state_directory()}; --new-key makes a new one). Ctrl-C stops both.",
             flush=True,
@@ -110,5 +122,7 @@ async def serve_demo(
 
 def run_demo(args: argparse.Namespace) -> int:
     return asyncio.run(
-        serve_demo(args.host, args.port, args.stub_port, args.loopback_ice, args.new_key)
+        serve_demo(
+            args.host, args.port, args.stub_port, args.loopback_ice, args.new_key, args.call_mode
+        )
     )

@@ -29,6 +29,8 @@ FIGURES = [
     "workers_1_mints_per_s",
     "workers_2_mints_per_s",
     "workers_scaling_ratio",
+    "mint_brokered_ratio",
+    "first_audio_brokered_ratio",
 ]
 
 

@@ -13,7 +13,8 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── ProviderError         500 provider_error
     │   └── ProviderUnavailable   (5xx, timeout, unreachable: the tenant's hit is refunded)
     ├── ServerBusy            503 server_busy          (connection cap reached)
-    └── LimiterUnavailable    503 limiter_unavailable
+    ├── LimiterUnavailable    503 limiter_unavailable
+    └── CallsUnavailable      503 calls_unavailable   (brokered: Redis holding call state down)
 """
 
 from __future__ import annotations
@@ -122,6 +123,11 @@ class LimiterUnavailable(GatewayError):
     error_code = "limiter_unavailable"
 
 
+class CallsUnavailable(GatewayError):
+    status_code = 503
+    error_code = "calls_unavailable"
+
+
 ERROR_CODES: dict[str, type[GatewayError]] = {
     cls.error_code: cls
     for cls in (
@@ -136,6 +142,7 @@ ERROR_CODES: dict[str, type[GatewayError]] = {
         ProviderError,
         # Before LimiterUnavailable: the last class of a status names its code in `app`.
         ServerBusy,
+        CallsUnavailable,
         LimiterUnavailable,
     )
 }

@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 OPENAI_GA_ENDPOINT = "https://api.openai.com/v1/realtime/client_secrets"
 OPENAI_BETA_ENDPOINT = "https://api.openai.com/v1/realtime/sessions"
+OPENAI_LIVE_ENDPOINT = "https://api.openai.com/v1/live/sessions"
 
 RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -102,7 +103,7 @@ class Settings(BaseSettings):
     provider_endpoint: str = OPENAI_GA_ENDPOINT
     secret_ttl: int = Field(default=60, ge=10, le=7200)
     allowed_endpoints: CommaList = Field(
-        default_factory=lambda: [OPENAI_GA_ENDPOINT, OPENAI_BETA_ENDPOINT]
+        default_factory=lambda: [OPENAI_GA_ENDPOINT, OPENAI_BETA_ENDPOINT, OPENAI_LIVE_ENDPOINT]
     )
     allowed_models: CommaList = Field(default_factory=list)
     allowed_voices: CommaList = Field(default_factory=list)
@@ -119,6 +120,12 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     docs: bool = False
 
+    # -- brokered calls (DESIGN.md section 10) --------------------------------------------
+    call_mode: Literal["direct", "brokered"] = "direct"
+    tenant_call_modes: CommaList = Field(default_factory=list)
+    public_url: str | None = None
+    max_offer_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+
     _split = field_validator(
         "api_keys",
         "tenant_rate_limits",
@@ -128,8 +135,30 @@ class Settings(BaseSettings):
         "cors_origins",
         "redis_cluster_nodes",
         "redis_sentinels",
+        "tenant_call_modes",
         mode="before",
     )(_split_commas)
+
+    @field_validator("tenant_call_modes")
+    @classmethod
+    def _tenant_modes_are_known(cls, value: list[str]) -> list[str]:
+        for item in value:
+            tenant, sep, mode = item.partition("=")
+            if not sep or not tenant.strip() or mode.strip() not in ("direct", "brokered"):
+                raise ValueError(
+                    f"tenant call mode {item!r} is not of the form tenant=direct|brokered"
+                )
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError(f"public URL {value!r} is not an absolute http(s) URL without query")
+        return value.rstrip("/")
 
     @field_validator("rate_limit")
     @classmethod
@@ -200,6 +229,13 @@ class Settings(BaseSettings):
                 f"{self.worker_count()} workers need shared state: set GATEWAY_REDIS_URL, "
                 "GATEWAY_REDIS_CLUSTER_NODES or GATEWAY_REDIS_SENTINELS, or run one worker"
             )
+
+    def tenant_modes(self) -> dict[str, str]:
+        """`acme=brokered` entries as {tenant: mode}."""
+        return {
+            tenant.strip(): mode.strip()
+            for tenant, _, mode in (item.partition("=") for item in self.tenant_call_modes)
+        }
 
     def validate_for_serving(self) -> None:
         """Refuse to serve an unsafe or useless configuration, in one line."""

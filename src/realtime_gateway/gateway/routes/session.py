@@ -99,12 +99,18 @@ async def create_session(request: Request, tenant: TenantDep, runtime: RuntimeDe
                 f"{decision.window} s; try again in {decision.retry_after} s",
                 headers=decision.headers(),
             )
-        try:
-            session = await mint(runtime, session_request)
-        except ProviderUnavailable:
-            # The provider failed, not the tenant: it got no session, so it spent nothing.
-            await runtime.limiter.refund(tenant.name, decision)
-            raise
+        if (
+            runtime.broker.mode_for(tenant.name, session_request.model, session_request.endpoint)
+            == "brokered"
+        ):
+            session = await runtime.broker.mint(tenant.name, session_request, str(request.base_url))
+        else:
+            try:
+                session = await mint(runtime, session_request)
+            except ProviderUnavailable:
+                # The provider failed, not the tenant: it got no session, so it spent nothing.
+                await runtime.limiter.refund(tenant.name, decision)
+                raise
         session_id = session.id
         return JSONResponse(
             session.to_response(),

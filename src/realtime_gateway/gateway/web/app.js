@@ -2,6 +2,7 @@
 
 import { Call } from "./call.js";
 import { CallError } from "./errors.js";
+import { callMode } from "./brokered.js";
 import { fillForm, forgetSettings, loadSettings, readForm, saveSettings } from "./settings.js";
 
 const MAX_LOG_ENTRIES = 300;
@@ -23,6 +24,7 @@ const ui = {
   firstAudio: $("first-audio-ms"),
   connected: $("connected-ms"),
   sessionId: $("session-id"),
+  callMode: $("call-mode"),
   microphone: $("microphone-state"),
   audio: $("remote-audio"),
   transcript: $("transcript"),
@@ -34,6 +36,7 @@ const status = {
   state: "idle",
   errorCode: null,
   sessionId: null,
+  callMode: null,
   firstAudioMs: null,
   connectedMs: null,
   peakOutputLevel: 0,
@@ -52,6 +55,7 @@ Object.defineProperty(window, "realtimeGateway", {
     get state() { return status.state; },
     get errorCode() { return status.errorCode; },
     get sessionId() { return status.sessionId; },
+    get callMode() { return status.callMode; },
     get firstAudioMs() { return status.firstAudioMs; },
     get connectedMs() { return status.connectedMs; },
     get peakOutputLevel() { return status.peakOutputLevel; },
@@ -151,6 +155,8 @@ function resetReadouts() {
   status.peakOutputLevel = 0;
   status.peakInputLevel = 0;
   status.sessionId = null;
+  status.callMode = null;
+  ui.callMode.textContent = "–";
   ui.firstAudio.textContent = "–";
   ui.connected.textContent = "–";
   ui.sessionId.textContent = "–";
@@ -241,6 +247,11 @@ function updateTranscript(event) {
     if (typeof event.transcript === "string") transcriptLine(key, "model").textContent = event.transcript;
   } else if (type === "conversation.item.input_audio_transcription.completed") {
     transcriptLine(`user/${event.item_id ?? ""}`, "user").textContent = event.transcript ?? "";
+  } else if (type === "session.output_transcript.delta") {
+    // The Live API's one running transcript per side.
+    transcriptLine("live/model", "model").textContent += event.delta ?? "";
+  } else if (type === "session.input_transcript.delta") {
+    transcriptLine("live/user", "user").textContent += event.delta ?? "";
   } else {
     return;
   }
@@ -289,6 +300,8 @@ async function startCall(clickedAt) {
       onSession: (session) => {
         status.sessionId = session.id ?? null;
         ui.sessionId.textContent = session.id ?? "–";
+        status.callMode = callMode(session);
+        ui.callMode.textContent = status.callMode;
       },
       onEvent: (event) => {
         logEvent(event);

@@ -1,6 +1,7 @@
 // One realtime call: microphone, a freshly minted session, WebRTC with the provider, levels.
 
 import { CallError } from "./errors.js";
+import { brokeredCallUrl, endBrokeredCall } from "./brokered.js";
 import { mintSession } from "./gateway.js";
 import { LevelProbe } from "./levels.js";
 
@@ -117,6 +118,23 @@ async function postOffer(session, sdp, signal) {
   }
 }
 
+// A brokered gateway answers its documented error body; a provider answers its own.
+function offerRefused(response, text) {
+  let body = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = null;
+  }
+  if (typeof body?.error_code === "string" && typeof body?.message === "string") {
+    return new CallError(body.error_code, body.message);
+  }
+  return new CallError(
+    "provider_error",
+    `The provider answered ${response.status} ${response.statusText} to the SDP offer.`,
+  );
+}
+
 export class Call {
   // hooks: onState(state, detail), onEvent(event), onLevels({input, output}),
   //        onFirstAudio(ms), onSession(session), onMicrophone(stream), onDrop(error)
@@ -135,6 +153,7 @@ export class Call {
     this.levelTimer = null;
     this.firstAudioMs = null;
     this.ended = false;
+    this.brokered = null; // { url, token } of a brokered call, to end it at the gateway
   }
 
   async start() {
@@ -210,13 +229,12 @@ export class Call {
       response = await postOffer(session, offer, signal);
     }
     const answer = await response.text();
-    this.checkNotEnded();
-    if (!response.ok) {
-      throw new CallError(
-        "provider_error",
-        `The provider answered ${response.status} ${response.statusText} to the SDP offer.`,
-      );
+    if (response.ok) {
+      const url = brokeredCallUrl(session, response.headers.get("Location"));
+      if (url) this.brokered = { url, token: session.client_secret.value };
     }
+    this.checkNotEnded();
+    if (!response.ok) throw offerRefused(response, answer);
     this.mark("answered");
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
     await waitForConnection(pc, CONNECT_LIMIT_MS, signal);
@@ -272,6 +290,7 @@ export class Call {
     if (this.ended) return;
     this.ended = true;
     this.abort.abort();
+    if (this.brokered) endBrokeredCall(this.brokered.url, this.brokered.token);
     clearInterval(this.levelTimer);
     if (this.channel) this.channel.close();
     if (this.pc) this.pc.close();
