@@ -305,3 +305,26 @@ def test_pipelined_and_keep_alive_requests_are_all_answered(gateway: GatewayProc
             answers += read_answers(sock, 1)
     assert len(answers) == 6
     assert all(answer.startswith(b"HTTP/1.1 200 ") for answer in answers), answers
+
+
+def test_oversized_headers_pipelined_behind_a_slow_request_close_without_garbling(
+    gateway: GatewayProcess, stub: RunningStub
+) -> None:
+    # While an earlier request on the connection is still being answered, the guard closes
+    # rather than write its 431 in the middle; the gateway keeps serving others.
+    stub.state.set_fault(delay=1.0)
+    body = json.dumps({"model": "gpt-realtime", "voice": "verse"}).encode()
+    slow = (
+        "POST /realtime_session HTTP/1.1\r\nHost: gw\r\n"
+        f"Authorization: Bearer {TENANT_KEY}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with connect(gateway.port) as sock:
+        sock.sendall(slow + b"GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Big: " + b"a" * 20_000)
+        attack = Attack()
+        drain_until_closed(sock, attack, CLOSE_WAIT)
+    assert attack.closed
+    assert b"HTTP/1.1 431" not in attack.answer, attack.answer[:300]
+    stub.state.clear_faults()
+    assert mint(gateway).status_code == 200
+    assert "Traceback" not in gateway.output()

@@ -3,6 +3,9 @@ a space, does not get it into the gateway's logs (issue 16, item 4), on a real `
 
 from __future__ import annotations
 
+import json
+import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -39,3 +42,23 @@ def test_provider_key_echoed_without_prefix_or_split_is_not_logged(tmp_path: Pat
     assert "Incorrect API key provided" in written
     for start in range(len(PROVIDER_KEY) - 7):
         assert PROVIDER_KEY[start : start + 8] not in written, written
+
+
+def test_the_servers_own_lines_go_through_the_redacting_formatter(tmp_path: Path) -> None:
+    with gateway_process(
+        tmp_path,
+        OPENAI_API_KEY=PROVIDER_KEY,
+        GATEWAY_API_KEYS=f"acme:{TENANT_KEY}",
+        GATEWAY_PROVIDER_ENDPOINT="http://127.0.0.1:9/v1/realtime/client_secrets",
+        GATEWAY_ALLOWED_ENDPOINTS="http://127.0.0.1:9/v1/realtime/client_secrets",
+    ) as gateway:
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
+            sock.sendall(f"NOT HTTP {PROVIDER_KEY}\r\n\r\n".encode())
+            assert sock.recv(65536).startswith(b"HTTP/1.1 400 ")
+        deadline = time.monotonic() + 10
+        while "Invalid HTTP request" not in gateway.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        written = gateway.output()
+    lines = [json.loads(line) for line in written.splitlines() if "Invalid HTTP" in line]
+    assert lines and lines[0]["logger"] == "uvicorn.error", written
+    assert PROVIDER_KEY[:8] not in written

@@ -216,6 +216,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._answered = True
         if self.transport.is_closing():
             return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined request before this one is still answering: no answer in between.
+            self.transport.close()
+            return
         self.transport.write(raw_error_response(error))
         # Answer, half-close and stop reading (the sender stalls on its full window, and costs
         # neither memory nor CPU), then close after a moment.

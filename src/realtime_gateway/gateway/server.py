@@ -21,6 +21,7 @@ def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        log_config=None,  # uvicorn's own lines go through the gateway's (redacting) formatter
         access_log=False,
         server_header=False,
         proxy_headers=False,

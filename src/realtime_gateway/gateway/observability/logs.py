@@ -53,6 +53,13 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     operational = logging.StreamHandler(stream or sys.stderr)
     operational.setFormatter(formatter)
     package.addHandler(operational)
+    # The server's own lines too (`serve` gives uvicorn no logging config of its own), so they
+    # are JSON and redacted like every other line.
+    server = logging.getLogger("uvicorn")
+    server.propagate = False
+    for handler in list(server.handlers):
+        server.removeHandler(handler)
+    server.addHandler(operational)
 
     audit = logging.getLogger(AUDIT_LOGGER)
     audit.propagate = False
