@@ -19,11 +19,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realtime_gateway import __version__
 from realtime_gateway.gateway.auth import Authenticator
+from realtime_gateway.gateway.calls.broker import Broker
+from realtime_gateway.gateway.calls.http import AiohttpCallTransport, CallTransport
+from realtime_gateway.gateway.calls.store import build_call_state
+from realtime_gateway.gateway.calls.upstream import CallUpstream
 from realtime_gateway.gateway.errors import ERROR_CODES, GatewayError, InvalidRequest, documented
 from realtime_gateway.gateway.middleware import HeaderLimitMiddleware
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.providers.transport import AiohttpTransport, Transport
 from realtime_gateway.gateway.ratelimit import Limiter, build_limiter
+from realtime_gateway.gateway.routes.calls import router as calls_router
 from realtime_gateway.gateway.routes.session import router as sessions_router
 from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, build_rules
 from realtime_gateway.gateway.settings import Settings
@@ -67,15 +72,21 @@ def create_app(
     *,
     transport: Transport | None = None,
     limiter: Limiter | None = None,
+    call_transport: CallTransport | None = None,
 ) -> FastAPI:
-    """The gateway. `transport` (the provider HTTP client) and `limiter` are seams for tests
-    and benchmarks; when given, their owner closes them."""
+    """The gateway. `transport` (the provider HTTP client), `limiter` and `call_transport`
+    (brokered calls' provider client) are seams for tests and benchmarks; when given, their
+    owner closes them."""
     authenticator = Authenticator(settings)
     rules = build_rules(settings)
     metrics = GatewayMetrics(settings, authenticator.key_tenants)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        upstream = CallUpstream(
+            call_transport or AiohttpCallTransport(), api_key, settings.provider_timeout
+        )
         runtime = Runtime(
             settings=settings,
             authenticator=authenticator,
@@ -83,11 +94,15 @@ def create_app(
             metrics=metrics,
             limiter=limiter or build_limiter(settings),
             transport=transport or AiohttpTransport(),
+            broker=Broker(settings, build_call_state(settings), upstream),
         )
         app.state.runtime = runtime
         try:
             yield
         finally:
+            await runtime.broker.state.aclose()
+            if call_transport is None:
+                await upstream.transport.aclose()
             if limiter is None:
                 await runtime.limiter.aclose()
             if transport is None:
@@ -107,12 +122,14 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["POST", "GET"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After"],
+            allow_methods=["POST", "GET", "DELETE"],
+            # X-OpenAI-Agents-SDK: OpenAI's browser SDK posts its offer to webrtc_url with it.
+            allow_headers=["Authorization", "Content-Type", "X-OpenAI-Agents-SDK"],
+            expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After", "Location"],
         )
     app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.include_router(sessions_router)
+    app.include_router(calls_router)
     add_operational_routes(app, settings)
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
     return app
@@ -123,7 +140,14 @@ def ui_headers(settings: Settings) -> dict[str, str]:
     origins = sorted(
         {
             f"{parts.scheme}://{parts.netloc}"
-            for parts in map(urlsplit, [settings.provider_endpoint, *settings.allowed_endpoints])
+            for parts in map(
+                urlsplit,
+                [
+                    settings.provider_endpoint,
+                    *settings.allowed_endpoints,
+                    *([settings.public_url] if settings.public_url else []),
+                ],
+            )
         }
     )
     policy = "; ".join(

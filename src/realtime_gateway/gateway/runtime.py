@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from realtime_gateway.gateway.allowlist import AllowList, normalise_url
 from realtime_gateway.gateway.auth import Authenticator, Tenant
 from realtime_gateway.gateway.body import RequestRules
+from realtime_gateway.gateway.calls.broker import Broker
 from realtime_gateway.gateway.errors import Unauthorized
 from realtime_gateway.gateway.observability.audit import SessionRecord, record_session
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
@@ -29,6 +30,7 @@ class Runtime:
     metrics: GatewayMetrics
     limiter: Limiter
     transport: Transport
+    broker: Broker  # brokered calls (gateway/calls)
 
 
 def build_rules(settings: Settings) -> RequestRules:

@@ -32,6 +32,7 @@ from realtime_gateway.gateway.leash.policy import (
 
 OPENAI_GA_ENDPOINT = "https://api.openai.com/v1/realtime/client_secrets"
 OPENAI_BETA_ENDPOINT = "https://api.openai.com/v1/realtime/sessions"
+OPENAI_LIVE_ENDPOINT = "https://api.openai.com/v1/live/sessions"
 
 RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -100,7 +101,7 @@ class Settings(BaseSettings):
     provider_endpoint: str = OPENAI_GA_ENDPOINT
     secret_ttl: int = Field(default=60, ge=10, le=7200)
     allowed_endpoints: CommaList = Field(
-        default_factory=lambda: [OPENAI_GA_ENDPOINT, OPENAI_BETA_ENDPOINT]
+        default_factory=lambda: [OPENAI_GA_ENDPOINT, OPENAI_BETA_ENDPOINT, OPENAI_LIVE_ENDPOINT]
     )
     allowed_models: CommaList = Field(default_factory=list)
     allowed_voices: CommaList = Field(default_factory=list)
@@ -110,6 +111,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 1024, ge=256)
     body_timeout: float = Field(default=10.0, gt=0, le=120)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # -- brokered calls (DESIGN.md section 10) --------------------------------------------
+    call_mode: Literal["direct", "brokered"] = "direct"
+    tenant_call_modes: CommaList = Field(default_factory=list)
+    public_url: str | None = None
+    max_offer_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
     # -- the leash (gateway/leash/): per-tenant call length, live-call cap, daily audio budget
     max_call_seconds: int = Field(default=900, ge=1, le=86400)
     max_concurrent_calls: int = Field(default=5, ge=1, le=100_000)
@@ -138,8 +144,30 @@ class Settings(BaseSettings):
         "allowed_models",
         "allowed_voices",
         "cors_origins",
+        "tenant_call_modes",
         mode="before",
     )(_split_commas)
+
+    @field_validator("tenant_call_modes")
+    @classmethod
+    def _tenant_modes_are_known(cls, value: list[str]) -> list[str]:
+        for item in value:
+            tenant, sep, mode = item.partition("=")
+            if not sep or not tenant.strip() or mode.strip() not in ("direct", "brokered"):
+                raise ValueError(
+                    f"tenant call mode {item!r} is not of the form tenant=direct|brokered"
+                )
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError(f"public URL {value!r} is not an absolute http(s) URL without query")
+        return value.rstrip("/")
 
     @field_validator("rate_limit")
     @classmethod
@@ -183,6 +211,13 @@ class Settings(BaseSettings):
             tenant, _, rate = item.partition("=")
             rates[tenant.strip()] = parse_rate(rate)
         return rates
+
+    def tenant_modes(self) -> dict[str, str]:
+        """`acme=brokered` entries as {tenant: mode}."""
+        return {
+            tenant.strip(): mode.strip()
+            for tenant, _, mode in (item.partition("=") for item in self.tenant_call_modes)
+        }
 
     def policies(self) -> Policies:
         """The leash's policy per tenant: `tenant_policies` (environment) over `[tenants.NAME]`."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from realtime_gateway.gateway.providers.base import MintedSession, MintRequest, ProviderAdapter
+from realtime_gateway.gateway.providers.live import LIVE_SUFFIX, LiveAdapter
 from realtime_gateway.gateway.providers.openai import BETA_SUFFIX, GA_SUFFIX, BetaAdapter, GaAdapter
 from realtime_gateway.gateway.settings import OPENAI_BETA_ENDPOINT, OPENAI_GA_ENDPOINT
 
@@ -26,6 +27,9 @@ def select_adapter(endpoint: str) -> tuple[ProviderAdapter, str]:
         return GaAdapter(), target
     if path.endswith(BETA_SUFFIX):
         return BetaAdapter(), target
+    if path.endswith(LIVE_SUFFIX):
+        return LiveAdapter(), target
     raise UnknownWire(
-        f"endpoint path {path!r} ends neither in {GA_SUFFIX} (GA) nor in {BETA_SUFFIX} (beta)"
+        f"endpoint path {path!r} ends neither in {GA_SUFFIX} (GA), {BETA_SUFFIX} (beta) "
+        f"nor {LIVE_SUFFIX} (Live)"
     )

@@ -91,7 +91,13 @@ async def create_session(request: Request, tenant: TenantDep, runtime: RuntimeDe
                 f"{decision.window} s; try again in {decision.retry_after} s",
                 headers=decision.headers(),
             )
-        session = await mint(runtime, session_request)
+        if (
+            runtime.broker.mode_for(tenant.name, session_request.model, session_request.endpoint)
+            == "brokered"
+        ):
+            session = await runtime.broker.mint(tenant.name, session_request, str(request.base_url))
+        else:
+            session = await mint(runtime, session_request)
         session_id = session.id
         return JSONResponse(
             session.to_response(),

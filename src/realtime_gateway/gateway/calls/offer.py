@@ -1,0 +1,59 @@
+"""The caller's SDP offer, from a raw `application/sdp` body or the official SDK's multipart
+form (`sdp`, and a `session` part that is ignored: the gateway decides the session)."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+
+from realtime_gateway.gateway.errors import InvalidRequest
+
+MAX_SDP_LINE = 4096
+
+
+def parse_offer(content_type: str, body: bytes) -> str:
+    """The SDP text, or `InvalidRequest` naming what is wrong (never echoing the body)."""
+    if content_type.lower().startswith("multipart/form-data"):
+        sdp = _multipart_sdp(content_type, body)
+    else:
+        try:
+            sdp = body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidRequest("the offer is not UTF-8 text") from error
+    check_sdp(sdp)
+    return sdp
+
+
+def check_sdp(sdp: str) -> None:
+    """An SDP offer by its shape (RFC 8866): `v=0` first, an origin, and a media section."""
+    lines = sdp.replace("\r\n", "\n").split("\n")
+    if not lines or lines[0].strip() != "v=0":
+        raise InvalidRequest("the body is not an SDP offer (it must start with v=0)")
+    if not any(line.startswith("o=") for line in lines):
+        raise InvalidRequest("the SDP offer has no origin (o=) line")
+    if not any(line.startswith("m=") for line in lines):
+        raise InvalidRequest("the SDP offer has no media section (m=)")
+    for line in lines:
+        if line and (len(line) > MAX_SDP_LINE or len(line) < 2 or line[1] != "="):
+            raise InvalidRequest("the SDP offer has a line that is not <type>=<value>")
+        if any(ord(char) < 32 and char not in "\t\r" for char in line):
+            raise InvalidRequest("the SDP offer contains control characters")
+
+
+def _multipart_sdp(content_type: str, body: bytes) -> str:
+    # The email parser knows MIME multipart; python-multipart is not a dependency.
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise InvalidRequest("the multipart body could not be parsed")
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") != "sdp":
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            break
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidRequest("the sdp part is not UTF-8 text") from error
+    raise InvalidRequest("the multipart body has no 'sdp' part")

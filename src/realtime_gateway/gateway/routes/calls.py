@@ -1,0 +1,130 @@
+"""`/realtime_calls`: the brokered SDP exchange (`POST`, with a call token) and the caller's
+view of its calls (`GET`, `DELETE`, with the tenant credential or the creating call token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from realtime_gateway.gateway.auth import bearer_token
+from realtime_gateway.gateway.calls.offer import parse_offer
+from realtime_gateway.gateway.calls.records import CallRecord
+from realtime_gateway.gateway.calls.tokens import token_tenant
+from realtime_gateway.gateway.errors import Unauthorized, documented
+from realtime_gateway.gateway.routes.session import read_body
+from realtime_gateway.gateway.runtime import RuntimeDep, TenantDep
+
+router = APIRouter()
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+CALL_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: documented("invalid_request: the body is not an SDP offer"),
+    401: documented("unauthorized: unknown, expired or already used call token"),
+    408: documented("request_timeout: the offer did not arrive in time"),
+    413: documented("payload_too_large: the offer is over the limit (64 KiB by default)"),
+    500: documented("provider_error: the provider refused, failed or did not answer"),
+}
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: documented("unauthorized: missing or invalid credential"),
+    404: documented("not_found: no such call for this credential"),
+    500: documented("provider_error: the provider did not confirm the hangup"),
+}
+
+# The id is read from the path by hand: a declared parameter would add FastAPI's 422 answer,
+# which this gateway never gives (a bad id is simply not found).
+CALL_ID_PARAMETER: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "call_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^call_[0-9a-f]{24}$"},
+            "description": "the gateway's call id, from the Location of POST /realtime_calls",
+        }
+    ]
+}
+
+
+@router.post(
+    "/realtime_calls",
+    summary="Brokered: post an SDP offer with a call token; the gateway creates the call",
+    status_code=201,
+    response_class=Response,
+    responses={
+        201: {"content": {"application/sdp": {}}, "description": "the answer SDP"},
+        **CALL_ERRORS,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/sdp": {"schema": {"type": "string"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"sdp": {"type": "string"}, "session": {"type": "string"}},
+                        "required": ["sdp"],
+                    }
+                },
+            },
+        }
+    },
+)
+async def create_call(request: Request, runtime: RuntimeDep) -> Response:
+    token = bearer_token(request.headers.get("authorization"))
+    if token_tenant(token) is None:
+        raise Unauthorized("expected a call token from /realtime_session")
+    settings = runtime.settings
+    raw = await read_body(request, settings.max_offer_bytes, settings.body_timeout)
+    sdp = parse_offer(request.headers.get("content-type", ""), raw)
+    record, answer = await runtime.broker.create_call(token, sdp)
+    return Response(
+        answer,
+        status_code=201,
+        media_type="application/sdp",
+        headers={"Location": f"/realtime_calls/{record.call_id}", **NO_STORE},
+    )
+
+
+@router.get(
+    "/realtime_calls",
+    summary="The calling tenant's live brokered calls",
+    responses={401: READ_ERRORS[401]},
+)
+async def list_calls(tenant: TenantDep, runtime: RuntimeDep) -> JSONResponse:
+    records = await runtime.broker.state.calls.list_live(tenant.name)
+    return JSONResponse({"calls": [r.to_public() for r in records]}, headers=NO_STORE)
+
+
+@router.get(
+    "/realtime_calls/{call_id}",
+    summary="One call: status, start, deadline, usage so far, why it ended",
+    responses=READ_ERRORS,
+    openapi_extra=CALL_ID_PARAMETER,
+)
+async def get_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    record = await _call(request, runtime)
+    return JSONResponse(record.to_public(), headers=NO_STORE)
+
+
+@router.delete(
+    "/realtime_calls/{call_id}",
+    summary="Hang up a call at the provider (ended_reason caller_hangup)",
+    responses=READ_ERRORS,
+    openapi_extra=CALL_ID_PARAMETER,
+)
+async def end_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    record = await _call(request, runtime)
+    ended = await runtime.broker.end_call(record, "caller_hangup")
+    return JSONResponse(ended.to_public(), headers=NO_STORE)
+
+
+async def _call(request: Request, runtime: RuntimeDep) -> CallRecord:
+    return await runtime.broker.call_for(
+        request.headers.get("authorization"),
+        request.path_params["call_id"],
+        runtime.authenticator,
+    )

@@ -1,0 +1,153 @@
+"""Brokered mode end to end against the offline stub: a call token in place of a provider
+secret, the SDP exchange through the gateway, the caller's view of its calls, and every refusal
+with its documented error. Nothing the caller receives carries a provider credential."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+
+from realtime_gateway.gateway.calls.records import CallGrant
+from realtime_gateway.gateway.calls.tokens import RedisTokenStore, mint_token
+from realtime_gateway.gateway.redisconn import make_client
+from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
+from tests.fixtures.stub import Caller, RunningStub, ToneTrack, call_stub
+
+BODY = {"model": "gpt-realtime", "voice": "verse"}
+
+
+@pytest.fixture
+def brokered(gateway_factory: GatewayFactory, stub: RunningStub) -> RunningGateway:
+    return gateway_factory(**wired_to(stub, call_mode="brokered"))
+
+
+def mint(gateway: RunningGateway, key: str | None = None) -> dict[str, Any]:
+    response = httpx.post(gateway.url("/realtime_session"), json=BODY, headers=gateway.auth(key))
+    assert response.status_code == 200, response.text
+    session: dict[str, Any] = response.json()["session"]
+    return session
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json().keys() == {"error_code", "message"}
+    assert response.json()["error_code"] == code
+
+
+def test_brokered_mint_hands_out_a_call_token_and_calls_no_provider(
+    brokered: RunningGateway, stub: RunningStub
+) -> None:
+    session = mint(brokered)
+    assert session["client_secret"]["value"].startswith("rtg_ct_")
+    assert session["webrtc_url"] == brokered.url("/realtime_calls")
+    assert session["model"] == "gpt-realtime" and session["voice"] == "verse"
+    assert stub.state.mint_requests == 0
+
+
+async def test_brokered_call_speaks_and_no_provider_secret_reaches_the_caller(
+    brokered: RunningGateway, stub: RunningStub
+) -> None:
+    session = mint(brokered)
+    token = session["client_secret"]["value"]
+    caller: Caller = await call_stub(session["webrtc_url"], token, tone_seconds=0.5)
+    try:
+        answer = caller.answer_response
+        assert answer is not None and answer.status_code == 201
+        assert answer.headers["content-type"].startswith("application/sdp")
+        location = answer.headers["location"]
+        assert location.startswith("/realtime_calls/call_")
+        call_id = location.rsplit("/", 1)[1]
+        await caller.wait_for_event("response.done", timeout=20)
+        assert caller.level_since(0.0) > 0.01  # the stub's voice arrived
+
+        [stub_call] = stub.state.calls
+        assert stub_call.model == "gpt-realtime" and stub_call.voice == "verse"
+        received = str(answer.headers) + answer.text + str(caller.events)
+        async with httpx.AsyncClient(base_url=brokered.base_url) as http:
+            listed = await http.get("/realtime_calls", headers=brokered.auth())
+            by_token = await http.get(location, headers={"Authorization": f"Bearer {token}"})
+            other = await http.get(location, headers=brokered.auth(brokered.other_tenant_key))
+            received += listed.text + str(listed.headers) + by_token.text + str(by_token.headers)
+            assert [call["id"] for call in listed.json()["calls"]] == [call_id]
+            assert by_token.json()["status"] == "live"
+            assert_error(other, 404, "not_found")
+            ended = await http.delete(location, headers={"Authorization": f"Bearer {token}"})
+            received += ended.text + str(ended.headers)
+            assert ended.json()["status"] == "ended"
+            assert ended.json()["ended_reason"] == "caller_hangup"
+            assert (await http.get("/realtime_calls", headers=brokered.auth())).json() == {
+                "calls": []
+            }
+        deadline = time.monotonic() + 10
+        while not stub_call.ended and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert stub_call.ended  # hung up at the provider, not just forgotten
+        assert stub.api_key not in received
+        assert stub_call.call_id not in received  # the provider's handle on the call
+        assert stub.state.mint_count == 0  # no provider secret was ever minted
+    finally:
+        await caller.close()
+
+
+async def test_call_token_refusals_have_documented_errors(
+    gateway_factory: GatewayFactory, stub: RunningStub, redis_url: str
+) -> None:
+    gateway = gateway_factory(**wired_to(stub, call_mode="brokered", redis_url=redis_url))
+    calls = gateway.url("/realtime_calls")
+    token = mint(gateway)["client_secret"]["value"]
+    pc, sdp = await make_offer()
+    offer = sdp.encode()
+    try:
+        async with httpx.AsyncClient(timeout=20) as http:
+
+            async def post(token: str, body: bytes) -> httpx.Response:
+                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/sdp"}
+                return await http.post(calls, content=body, headers=headers)
+
+            assert_error(await post(token, b"hello, not SDP"), 400, "invalid_request")
+            assert_error(await post(token, b"v=0\r\no=- 1 1 IN IP4 0\r\n"), 400, "invalid_request")
+            oversized = offer + (b"a=x-padding:" + b"p" * 1000 + b"\r\n") * 70
+            assert_error(await post(token, oversized), 413, "payload_too_large")
+            # The tenant part of a token cannot be swapped; a tenant key is not a call token.
+            assert_error(
+                await post(token.rsplit(".", 1)[0] + ".globex", offer), 401, "unauthorized"
+            )
+            assert_error(await post(gateway.tenant_key, offer), 401, "unauthorized")
+            # Refused bodies did not spend the token: it creates its call, once.
+            created = await post(token, offer)
+            assert created.status_code == 201, created.text
+            assert_error(await post(token, offer), 401, "unauthorized")
+
+            expired = mint_token(gateway.tenant)
+            await put_grant(redis_url, expired, 0.2, stub.ga_endpoint)
+            await asyncio.sleep(0.4)
+            assert_error(await post(expired, offer), 401, "unauthorized")
+            fresh = mint_token(gateway.tenant)
+            await put_grant(
+                redis_url, fresh, 30, stub.ga_endpoint
+            )  # the same path, not yet expired
+            assert (await post(fresh, offer)).status_code == 201
+    finally:
+        await pc.close()
+
+
+async def make_offer() -> tuple[RTCPeerConnection, str]:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.createDataChannel("oai-events")
+    pc.addTrack(ToneTrack(0.2))
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+async def put_grant(redis_url: str, token: str, life: float, endpoint: str) -> None:
+    client = make_client(redis_url)
+    try:
+        grant = CallGrant("acme", "gpt-realtime", "verse", endpoint, time.time() + life)
+        await RedisTokenStore(client).put(token, grant)
+    finally:
+        await client.aclose()
