@@ -24,12 +24,15 @@ from realtime_gateway.gateway.calls.http import AiohttpCallTransport, CallTransp
 from realtime_gateway.gateway.calls.store import build_call_state
 from realtime_gateway.gateway.calls.upstream import CallUpstream
 from realtime_gateway.gateway.errors import ERROR_CODES, GatewayError, InvalidRequest, documented
+from realtime_gateway.gateway.leash.service import Leash
+from realtime_gateway.gateway.leash.wiring import hang_up_through, record_ends_in
 from realtime_gateway.gateway.middleware import HeaderLimitMiddleware
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.providers.transport import AiohttpTransport, Transport
 from realtime_gateway.gateway.ratelimit import Limiter, build_limiter
 from realtime_gateway.gateway.routes.calls import router as calls_router
 from realtime_gateway.gateway.routes.session import router as sessions_router
+from realtime_gateway.gateway.routes.usage import router as usage_router
 from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, build_rules
 from realtime_gateway.gateway.settings import Settings
 
@@ -87,6 +90,10 @@ def create_app(
         upstream = CallUpstream(
             call_transport or AiohttpCallTransport(), api_key, settings.provider_timeout
         )
+        broker = Broker(settings, build_call_state(settings), upstream)
+        # The leash: every replica reaps due calls through the broker's provider adapter.
+        leash = Leash(settings, metrics, hang_up_through(broker), on_end=record_ends_in(broker))
+        leash.start()
         runtime = Runtime(
             settings=settings,
             authenticator=authenticator,
@@ -94,12 +101,14 @@ def create_app(
             metrics=metrics,
             limiter=limiter or build_limiter(settings),
             transport=transport or AiohttpTransport(),
-            broker=Broker(settings, build_call_state(settings), upstream),
+            broker=broker,
+            leash=leash,
         )
         app.state.runtime = runtime
         try:
             yield
         finally:
+            await leash.aclose()
             await runtime.broker.state.aclose()
             if call_transport is None:
                 await upstream.transport.aclose()
@@ -130,6 +139,7 @@ def create_app(
     app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.include_router(sessions_router)
     app.include_router(calls_router)
+    app.include_router(usage_router)
     add_operational_routes(app, settings)
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
     return app

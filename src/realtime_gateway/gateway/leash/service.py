@@ -1,0 +1,196 @@
+"""The leash as the gateway uses it: admission with the limiter's failure mode, usage and ends
+reported once, the ledger read back, and this replica's reaper loop.
+
+    Leash.admit(tenant, call_id)      -> Admission, or 429 too_many_calls / quota_exceeded
+    Leash.attach / release            name the upstream call / give back an unused slot
+    Leash.add_usage / end             sideband figures / the end, counted and reported once
+    Leash.status / usage              one call / the tenant's days (today first)
+    Leash.start / stop                the reaper loop (every replica runs one)
+
+Redis down at admission: `deny` answers 503 limiter_unavailable, `allow` admits uncounted,
+`local` admits against this process's own memory store (whose calls its own reaper serves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from realtime_gateway.gateway.errors import LimiterUnavailable
+from realtime_gateway.gateway.leash.memory_store import MemoryLeashStore
+from realtime_gateway.gateway.leash.policy import Policies
+from realtime_gateway.gateway.leash.reaper import DEFAULT_INTERVAL, HangUp, Reaper
+from realtime_gateway.gateway.leash.report import LeashMetrics, report_call_end
+from realtime_gateway.gateway.leash.types import (
+    DEFAULT_GRACE_SECONDS,
+    Admission,
+    CallEnd,
+    CallStatus,
+    DayUsage,
+    EndedReason,
+    LeashStore,
+)
+from realtime_gateway.gateway.observability.metrics import GatewayMetrics
+from realtime_gateway.gateway.redisconn import REDIS_FAILURES
+from realtime_gateway.gateway.settings import Settings
+
+log = logging.getLogger("realtime_gateway.gateway.leash")
+
+OnEnd = Callable[[CallEnd], Awaitable[None]]
+USAGE_DAYS = 30
+
+
+async def _nothing(end: CallEnd) -> None:
+    return None
+
+
+def build_store(settings: Settings, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> LeashStore:
+    if settings.redis_url is None:
+        return MemoryLeashStore(grace_seconds=grace_seconds)
+    from realtime_gateway.gateway.leash.redis_store import RedisLeashStore
+
+    return RedisLeashStore(settings.redis_url.get_secret_value(), grace_seconds=grace_seconds)
+
+
+class Leash:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: GatewayMetrics,
+        hang_up: HangUp,
+        *,
+        store: LeashStore | None = None,
+        on_end: OnEnd = _nothing,
+        interval: float = DEFAULT_INTERVAL,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    ) -> None:
+        """`hang_up` ends a due call at the provider; `on_end` hears every end this replica
+        counted (the call store's record follows it)."""
+        self.policies: Policies = settings.policies()
+        self.metrics = LeashMetrics(metrics)
+        self._failure_mode = settings.limiter_failure_mode
+        self._owns_store = store is None
+        self.store = store if store is not None else build_store(settings, grace_seconds)
+        # Calls admitted while Redis failed (mode `local`) live here, served by the same reaper.
+        self._local = MemoryLeashStore(grace_seconds=grace_seconds)
+        self._on_end = on_end
+        self._interval = interval
+        self._reapers = [
+            Reaper(s, self.policies, hang_up, self._report, grace_seconds=grace_seconds)
+            for s in ((self.store,) if self.store is self._local else (self.store, self._local))
+        ]
+        self._task: asyncio.Task[None] | None = None
+
+    async def _report(self, end: CallEnd) -> None:
+        report_call_end(self.metrics, end)
+        await self._on_end(end)
+
+    async def _store_of(self, tenant: str, call_id: str) -> LeashStore:
+        if self.store is not self._local and await self._local.status(tenant, call_id):
+            return self._local
+        return self.store
+
+    async def admit(self, tenant: str, call_id: str) -> Admission:
+        policy = self.policies.for_tenant(tenant)
+        try:
+            admission = await self.store.admit(tenant, call_id, policy)
+        except REDIS_FAILURES as error:
+            log.warning(
+                "leash: store failed at admission; failure mode %r",
+                self._failure_mode,
+                extra={"tenant": tenant, "error": type(error).__name__},
+            )
+            if self._failure_mode == "deny":
+                raise LimiterUnavailable("call limits unavailable") from error
+            if self._failure_mode == "allow":
+                now = time.time()
+                return Admission(tenant, call_id, now, now + policy.max_call_seconds)
+            admission = await self._local.admit(tenant, call_id, policy)
+        self.metrics.set_active(tenant, await self._live_count(tenant))
+        return admission
+
+    async def _live_count(self, tenant: str) -> int:
+        with contextlib.suppress(*REDIS_FAILURES):
+            return await self.store.live_count(tenant)
+        return await self._local.live_count(tenant)
+
+    async def attach(self, tenant: str, call_id: str, provider: str, provider_call: str) -> None:
+        store = await self._store_of(tenant, call_id)
+        await store.attach(tenant, call_id, provider, provider_call)
+
+    async def release(self, tenant: str, call_id: str) -> None:
+        store = await self._store_of(tenant, call_id)
+        await store.release(tenant, call_id)
+
+    async def add_usage(
+        self,
+        tenant: str,
+        call_id: str,
+        *,
+        audio_seconds: float | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+    ) -> None:
+        store = await self._store_of(tenant, call_id)
+        await store.add_usage(
+            tenant,
+            call_id,
+            audio_seconds=audio_seconds,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+        )
+
+    async def end(
+        self, tenant: str, call_id: str, reason: EndedReason, audio_seconds: float | None = None
+    ) -> CallEnd | None:
+        """Count the call's end once; None if it had already ended (or was never admitted)."""
+        store = await self._store_of(tenant, call_id)
+        end = await store.end(tenant, call_id, reason, audio_seconds)
+        if end is not None:
+            await self._report(end)
+            self.metrics.set_active(tenant, await self._live_count(tenant))
+        return end
+
+    async def status(self, tenant: str, call_id: str) -> CallStatus | None:
+        store = await self._store_of(tenant, call_id)
+        return await store.status(tenant, call_id)
+
+    async def usage(self, tenant: str, days: int = USAGE_DAYS) -> list[DayUsage]:
+        return await self.store.usage(tenant, days)
+
+    async def budget_left(self, tenant: str) -> float | None:
+        """Audio seconds the tenant has left today after its ended calls; None: no budget."""
+        budget = self.policies.for_tenant(tenant).daily_audio_seconds
+        if budget is None:
+            return None
+        today = (await self.store.usage(tenant, 1))[0]
+        return max(0.0, budget - today.audio_seconds)
+
+    async def _loop(self) -> None:
+        while True:
+            for reaper in self._reapers:
+                try:
+                    await reaper.sweep()
+                except REDIS_FAILURES as error:
+                    log.warning("leash reaper: store failed", extra={"error": type(error).__name__})
+            await self._refresh_active()
+            await asyncio.sleep(self._interval)
+
+    async def _refresh_active(self) -> None:
+        with contextlib.suppress(*REDIS_FAILURES):
+            for tenant in await self.store.active_tenants(24 * 3600):
+                self.metrics.set_active(tenant, await self.store.live_count(tenant))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="leash")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._owns_store:
+            await self.store.aclose()
