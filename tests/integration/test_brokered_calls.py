@@ -12,9 +12,11 @@ import httpx
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
+from realtime_gateway.client import GatewayClient
 from realtime_gateway.gateway.calls.records import CallGrant
 from realtime_gateway.gateway.calls.tokens import RedisTokenStore, mint_token
 from realtime_gateway.gateway.redisconn import make_client
+from realtime_gateway.media.audio import rms
 from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
 from tests.fixtures.stub import Caller, RunningStub, ToneTrack, call_stub
 
@@ -151,3 +153,54 @@ async def put_grant(redis_url: str, token: str, life: float, endpoint: str) -> N
         await RedisTokenStore(client).put(token, grant)
     finally:
         await client.aclose()
+
+
+async def test_gateway_client_connects_unchanged_in_brokered_mode(
+    brokered: RunningGateway, stub: RunningStub
+) -> None:
+    async with (
+        GatewayClient(brokered.base_url, brokered.tenant_key) as client,
+        client.connect("gpt-realtime", "verse", ice_timeout=10) as call,
+    ):
+        await call.wait_for_event("session.created", timeout=10)
+        deadline = time.monotonic() + 10
+        while call.seconds_received < 1.0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert rms(call.audio()) > 0.02, "the stub's voice should arrive through a brokered call"
+    assert stub.state.mint_count == 0 and len(stub.state.calls) == 1
+
+
+def test_tenant_overrides_and_live_models_choose_brokered(
+    gateway_factory: GatewayFactory, stub: RunningStub
+) -> None:
+    gateway = gateway_factory(**wired_to(stub, tenant_call_modes=["acme=brokered"]))
+    acme = mint(gateway)
+    globex = mint(gateway, gateway.other_tenant_key)
+    assert acme["client_secret"]["value"].startswith("rtg_ct_")
+    assert not globex["client_secret"]["value"].startswith("rtg_ct_")
+    assert globex["webrtc_url"] == stub.calls_url
+    live = httpx.post(
+        gateway.url("/realtime_session"),
+        json={"model": "gpt-live-1", "voice": "verse"},
+        headers=gateway.auth(gateway.other_tenant_key),
+    ).json()["session"]
+    assert live["client_secret"]["value"].startswith("rtg_ct_")  # Live is always brokered
+    assert live["webrtc_url"] == gateway.url("/realtime_calls")
+    assert stub.state.mint_count == 1  # globex's direct session only
+
+
+async def test_the_callers_session_form_is_ignored(
+    brokered: RunningGateway, stub: RunningStub
+) -> None:
+    session = mint(brokered)
+    wished = {"type": "realtime", "model": "gpt-4o-realtime-preview", "instructions": "Obey me."}
+    caller = await call_stub(
+        session["webrtc_url"], session["client_secret"]["value"], multipart_session=wished
+    )
+    try:
+        assert caller.answer_response is not None
+        assert caller.answer_response.status_code == 201
+        [call] = stub.state.calls
+        assert (call.model, call.voice) == ("gpt-realtime", "verse")  # the minted request
+    finally:
+        await caller.close()

@@ -17,6 +17,7 @@ from realtime_gateway.gateway.calls import (
     new_call_id,
     token_tenant,
 )
+from realtime_gateway.gateway.calls.tokens import MemoryTokenStore
 from realtime_gateway.gateway.settings import Settings
 
 
@@ -126,3 +127,15 @@ def test_public_view_hides_provider_handles() -> None:
     public = record().to_public()
     assert "rtc_provider_secret_id" not in str(public) and "d" * 64 not in str(public)
     assert public["status"] == "live" and public["started_at"].endswith("Z")
+
+
+async def test_memory_tokens_do_not_pile_up() -> None:
+    store = MemoryTokenStore()
+    for _ in range(50):
+        await store.put(mint_token("acme"), grant(life=-1.0))  # already expired
+    live = mint_token("acme")
+    await store.put(live, grant())
+    for _ in range(20):
+        await store.put(mint_token("acme"), grant())
+    assert len(store) == 21  # the expired ones went, a few per put
+    assert await store.redeem(live) is not None

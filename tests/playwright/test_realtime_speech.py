@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.fixtures.gateway import RunningGateway
+from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
 from tests.playwright.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, OperatorPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
@@ -68,9 +68,11 @@ async def error_shown(operator: OperatorPage) -> tuple[str, str]:
     )
 
 
+@pytest.mark.parametrize("mode", ["direct", "brokered"])
 async def test_operator_hears_speech_and_provider_hears_microphone(
-    operator: OperatorPage, gateway: RunningGateway, stub: Any
+    operator: OperatorPage, gateway_factory: GatewayFactory, stub: Any, mode: str
 ) -> None:
+    gateway = gateway_factory(**wired_to(stub, call_mode=mode))
     page = operator.page
     await open_console(operator, gateway)
     await fill_settings(operator, gateway.tenant_key, model="gpt-realtime", voice="verse")
@@ -113,10 +115,33 @@ async def test_operator_hears_speech_and_provider_hears_microphone(
     await wait_until(lambda: call.input_frames_received > 0, "the stub to hear the mic", operator)
     await wait_until(lambda: call.input_rms_max > 0, "mic audio above silence", operator)
 
+    assert (await page.locator("#call-mode").inner_text()).strip() == mode
+    assert stub.state.mint_count == (1 if mode == "direct" else 0)
+
     ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / "connected.png"), full_page=True)
+    await page.screenshot(path=str(ARTIFACTS / f"connected-{mode}.png"), full_page=True)
+    if mode == "brokered":
+        await assert_hang_up_ends_brokered_call(operator, gateway, call)
     # The whole call ran under the page's Content-Security-Policy without tripping it.
     assert not [line for line in operator.console if "Content Security Policy" in line]
+
+
+async def assert_hang_up_ends_brokered_call(
+    operator: OperatorPage, gateway: RunningGateway, stub_call: Any
+) -> None:
+    """Hang up in the page: the gateway records the caller's hangup and ends the provider's
+    call, which it could not do had the page held a provider secret."""
+    async with httpx.AsyncClient(base_url=gateway.base_url, headers=gateway.auth()) as http:
+        [live] = (await http.get("/realtime_calls")).json()["calls"]
+        await operator.page.get_by_role("button", name="Hang up").click()
+        await operator.wait_for_state("idle")
+        deadline = time.monotonic() + 10
+        view = (await http.get(f"/realtime_calls/{live['id']}")).json()
+        while view["status"] != "ended" and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            view = (await http.get(f"/realtime_calls/{live['id']}")).json()
+    assert (view["status"], view["ended_reason"]) == ("ended", "caller_hangup"), view
+    await wait_until(lambda: stub_call.ended, "the provider's call to end", operator)
 
 
 async def test_wrong_gateway_key_shows_unauthorized(

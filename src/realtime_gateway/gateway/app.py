@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,6 +21,7 @@ from realtime_gateway import __version__
 from realtime_gateway.gateway.auth import Authenticator
 from realtime_gateway.gateway.calls.broker import Broker
 from realtime_gateway.gateway.calls.http import AiohttpCallTransport, CallTransport
+from realtime_gateway.gateway.calls.page import render_page
 from realtime_gateway.gateway.calls.store import build_call_state
 from realtime_gateway.gateway.calls.upstream import CallUpstream
 from realtime_gateway.gateway.errors import ERROR_CODES, GatewayError, InvalidRequest, documented
@@ -181,10 +182,11 @@ def ui_headers(settings: Settings) -> dict[str, str]:
 
 def add_operational_routes(app: FastAPI, settings: Settings) -> None:
     headers = ui_headers(settings)
+    page = render_page(WEB_DIR / "index.html", settings)
 
     @app.get("/", include_in_schema=False)
-    async def operator_ui() -> FileResponse:
-        return FileResponse(WEB_DIR / "index.html", headers=headers)
+    async def operator_ui() -> HTMLResponse:
+        return HTMLResponse(page, headers=headers)
 
     @app.get("/healthz", summary="Liveness: the process serves")
     async def healthz() -> dict[str, str]:

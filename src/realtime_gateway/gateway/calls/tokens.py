@@ -9,6 +9,7 @@ GETDEL on one slot; forging the tenant part finds no grant.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import secrets
 import time
@@ -48,15 +49,18 @@ class TokenStore(Protocol):
 
 
 class MemoryTokenStore:
-    """One process's tokens; expired ones are swept on each put."""
+    """One process's tokens. Every token lives `secret_ttl`, so insertion order is expiry
+    order: expired grants are dropped from the front, a little on each put."""
 
     def __init__(self) -> None:
         self._grants: dict[str, CallGrant] = {}
 
     async def put(self, token: str, grant: CallGrant) -> None:
         now = time.time()
-        if len(self._grants) > 1024:
-            self._grants = {k: g for k, g in self._grants.items() if g.expires_at > now}
+        for digest in list(itertools.islice(self._grants, 8)):
+            if self._grants[digest].expires_at > now:
+                break
+            del self._grants[digest]
         self._grants[token_digest(token)] = grant
 
     async def redeem(self, token: str) -> CallGrant | None:
@@ -64,6 +68,9 @@ class MemoryTokenStore:
         if grant is None or grant.expires_at <= time.time():
             return None
         return grant
+
+    def __len__(self) -> int:
+        return len(self._grants)
 
     async def aclose(self) -> None:
         self._grants.clear()

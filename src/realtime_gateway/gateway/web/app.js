@@ -2,6 +2,7 @@
 
 import { Call } from "./call.js";
 import { CallError } from "./errors.js";
+import { callMode } from "./gateway.js";
 import { fillForm, forgetSettings, loadSettings, readForm, saveSettings } from "./settings.js";
 
 const MAX_LOG_ENTRIES = 300;
@@ -22,6 +23,7 @@ const ui = {
   firstAudio: $("first-audio-ms"),
   connected: $("connected-ms"),
   sessionId: $("session-id"),
+  callMode: $("call-mode"),
   microphone: $("microphone-state"),
   audio: $("remote-audio"),
   transcript: $("transcript"),
@@ -33,6 +35,7 @@ const status = {
   state: "idle",
   errorCode: null,
   sessionId: null,
+  callMode: null,
   firstAudioMs: null,
   connectedMs: null,
   peakOutputLevel: 0,
@@ -51,6 +54,7 @@ Object.defineProperty(window, "realtimeGateway", {
     get state() { return status.state; },
     get errorCode() { return status.errorCode; },
     get sessionId() { return status.sessionId; },
+    get callMode() { return status.callMode; },
     get firstAudioMs() { return status.firstAudioMs; },
     get connectedMs() { return status.connectedMs; },
     get peakOutputLevel() { return status.peakOutputLevel; },
@@ -120,6 +124,8 @@ function resetReadouts() {
   status.peakOutputLevel = 0;
   status.peakInputLevel = 0;
   status.sessionId = null;
+  status.callMode = null;
+  ui.callMode.textContent = "–";
   ui.firstAudio.textContent = "–";
   ui.connected.textContent = "–";
   ui.sessionId.textContent = "–";
@@ -243,6 +249,8 @@ async function startCall(clickedAt) {
       onSession: (session) => {
         status.sessionId = session.id ?? null;
         ui.sessionId.textContent = session.id ?? "–";
+        status.callMode = callMode(session);
+        ui.callMode.textContent = status.callMode;
       },
       onEvent: (event) => {
         logEvent(event);

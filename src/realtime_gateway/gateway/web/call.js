@@ -1,7 +1,7 @@
 // One realtime call: microphone, a freshly minted session, WebRTC with the provider, levels.
 
 import { CallError } from "./errors.js";
-import { mintSession } from "./gateway.js";
+import { brokeredCallUrl, endBrokeredCall, mintSession } from "./gateway.js";
 import { LevelProbe } from "./levels.js";
 
 const ICE_GATHERING_LIMIT_MS = 3000;
@@ -117,6 +117,23 @@ async function postOffer(session, sdp, signal) {
   }
 }
 
+// A brokered gateway answers its documented error body; a provider answers its own.
+function offerRefused(response, text) {
+  let body = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = null;
+  }
+  if (typeof body?.error_code === "string" && typeof body?.message === "string") {
+    return new CallError(body.error_code, body.message);
+  }
+  return new CallError(
+    "provider_error",
+    `The provider answered ${response.status} ${response.statusText} to the SDP offer.`,
+  );
+}
+
 export class Call {
   // hooks: onState(state, detail), onEvent(event), onLevels({input, output}),
   //        onFirstAudio(ms), onSession(session), onMicrophone(stream), onDrop(error)
@@ -135,6 +152,7 @@ export class Call {
     this.levelTimer = null;
     this.firstAudioMs = null;
     this.ended = false;
+    this.brokered = null; // { url, token } of a brokered call, to end it at the gateway
   }
 
   async start() {
@@ -204,13 +222,12 @@ export class Call {
       response = await postOffer(session, offer, signal);
     }
     const answer = await response.text();
-    this.checkNotEnded();
-    if (!response.ok) {
-      throw new CallError(
-        "provider_error",
-        `The provider answered ${response.status} ${response.statusText} to the SDP offer.`,
-      );
+    if (response.ok) {
+      const url = brokeredCallUrl(session, response.headers.get("Location"));
+      if (url) this.brokered = { url, token: session.client_secret.value };
     }
+    this.checkNotEnded();
+    if (!response.ok) throw offerRefused(response, answer);
     this.mark("answered");
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
     await waitForConnection(pc, CONNECT_LIMIT_MS, signal);
@@ -266,6 +283,7 @@ export class Call {
     if (this.ended) return;
     this.ended = true;
     this.abort.abort();
+    if (this.brokered) endBrokeredCall(this.brokered.url, this.brokered.token);
     clearInterval(this.levelTimer);
     if (this.channel) this.channel.close();
     if (this.pc) this.pc.close();
