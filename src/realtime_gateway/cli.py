@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="offer 127.0.0.1 as the only ICE candidate (hosts with only loopback)",
     )
+    stub.add_argument(
+        "--greet",
+        action="store_true",
+        help="speak a greeting unasked when a call connects (OpenAI waits for response.create)",
+    )
     stub.set_defaults(handler=_stub)
 
     demo = commands.add_parser("demo", help="run the stub and the gateway together, offline")

@@ -57,7 +57,9 @@ async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = 
         return 2
     configure_logging(settings)
     stub_app = create_stub_app(
-        StubConfig(api_key=provider_key, loopback_ice=loopback_ice, reply_on_speech=True)
+        StubConfig(
+            api_key=provider_key, loopback_ice=loopback_ice, reply_on_speech=True, greet=True
+        )
     )
     stub = QuietServer(
         uvicorn.Config(
@@ -65,7 +67,7 @@ async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = 
             host="127.0.0.1",
             port=stub_port,
             log_level="warning",
-            ws="none",
+            ws="websockets-sansio",  # the stub's sidebands
             lifespan="on",
         )
     )

@@ -45,9 +45,14 @@ async def test_caller_hears_speech_and_gets_session_created(stub: RunningStub) -
     secret = await mint_ga(stub)
     caller = await call_stub(stub.calls_url, secret, tone_seconds=0.8)
     try:
+        await asyncio.wait_for(caller.channel_open.wait(), 5)
         started = time.monotonic()
-        await asyncio.sleep(2.0)
-        level = caller.level_since(started)
+        await asyncio.sleep(1.0)
+        assert caller.level_since(started) < 0.005, "a model speaks only when asked"
+        asked = time.monotonic()
+        caller.send({"type": "response.create"})
+        await asyncio.sleep(1.5)
+        level = caller.level_since(asked)
         await caller.wait_for_event("session.created", timeout=5)
         assert caller.event_types()[0] == "session.created"
         session = caller.events[0]["session"]
@@ -75,6 +80,7 @@ async def test_caller_hears_speech_and_gets_session_created(stub: RunningStub) -
 
 
 async def test_response_create_speaks_again_with_transcript(stub: RunningStub) -> None:
+    stub.state.config.greet = True
     secret = await mint_ga(stub, voice="alloy")
     caller = await call_stub(stub.calls_url, secret, tone_seconds=0.0)
     try:

@@ -10,9 +10,11 @@ import pytest
 from realtime_gateway.media.audio import rms
 from realtime_gateway.media.tracks import FRAME_SAMPLES, SAMPLE_RATE
 from realtime_gateway.stub import events
+from realtime_gateway.stub.conversation import merge_session
 from realtime_gateway.stub.faults import FaultSwitch, openai_error
 from realtime_gateway.stub.forms import OfferError, parse_offer
 from realtime_gateway.stub.secrets import SecretStore
+from realtime_gateway.stub.usage import ResponseUsage
 from realtime_gateway.stub.voice import SpeakingTrack, synthesize
 
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
@@ -150,6 +152,42 @@ async def test_track_sends_speech_then_silence_in_20ms_frames() -> None:
 def test_transcript_chunks_rejoin_and_events_are_json() -> None:
     text = "Hello there, how are you?"
     assert "".join(events.word_chunks(text)) == text
-    done = events.response_done("resp_1", "item_1", "verse", text)
+    item = events.assistant_item("item_1", "completed", text)
+    usage = ResponseUsage(heard_ms=0, context_words=0, spoken_ms=0, transcript_words=5)
+    done = events.response_done("resp_1", "verse", item, usage.as_openai())
     assert json.loads(json.dumps(done))["response"]["output"][0]["content"][0]["transcript"] == text
+    cancelled = events.response_done("resp_1", "verse", item, usage.as_openai(), "turn_detected")
+    assert cancelled["response"]["status"] == "cancelled"
+    assert cancelled["response"]["status_details"]["reason"] == "turn_detected"
     assert events.session_created({"id": "sess_1"})["event_id"].startswith("event_")
+
+
+def test_usage_follows_the_stated_rule() -> None:
+    usage = ResponseUsage(heard_ms=2500, context_words=4, spoken_ms=3000, transcript_words=9)
+    shaped = usage.as_openai()
+    assert shaped["input_token_details"]["audio_tokens"] == 25  # 10 per second heard
+    assert shaped["output_token_details"]["audio_tokens"] == 60  # 20 per second spoken
+    assert shaped["input_tokens"] == 25 + 4 and shaped["output_tokens"] == 60 + 9
+    assert shaped["total_tokens"] == 29 + 69
+    more = ResponseUsage(heard_ms=5000, context_words=4, spoken_ms=3000, transcript_words=9)
+    assert more.as_openai()["input_tokens"] > shaped["input_tokens"]
+
+
+def test_session_update_merges_nested_and_keeps_identity() -> None:
+    current = {
+        "id": "sess_1",
+        "model": "gpt-realtime",
+        "instructions": "old",
+        "audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 0.5}}},
+    }
+    update = {
+        "id": "sess_other",
+        "model": "other",
+        "instructions": "new",
+        "audio": {"input": {"turn_detection": {"threshold": 0.9}}},
+    }
+    merged = merge_session(current, update)
+    assert merged["id"] == "sess_1" and merged["model"] == "gpt-realtime"
+    assert merged["instructions"] == "new"
+    assert merged["audio"]["input"]["turn_detection"] == {"type": "server_vad", "threshold": 0.9}
+    assert current["instructions"] == "old"  # the original is untouched

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hmac
 import json
 import logging
 import os
@@ -19,10 +18,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from realtime_gateway.media import ice
-from realtime_gateway.stub import minting
-from realtime_gateway.stub.faults import openai_error
-from realtime_gateway.stub.forms import OfferError, parse_offer
-from realtime_gateway.stub.peer import CallRecord, StubCall
+from realtime_gateway.stub import live_routes, minting, realtime_calls
+from realtime_gateway.stub.http import error_response, provider_key_refusal
+from realtime_gateway.stub.records import CallRecord
 from realtime_gateway.stub.secrets import new_id
 from realtime_gateway.stub.state import StubConfig, StubState
 
@@ -30,24 +28,19 @@ __all__ = ["CallRecord", "StubConfig", "StubState", "create_stub_app", "run_stub
 
 logger = logging.getLogger(__name__)
 
-NO_KEY = (
-    "You didn't provide an API key. You need to provide your API key in an Authorization "
-    "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+# What browsers may send cross-origin: the official SDKs add their own headers to the SDP POST.
+CORS_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "X-OpenAI-Agents-SDK",
+    "OpenAI-Beta",
+    "OpenAI-Organization",
+    "OpenAI-Project",
 )
-BAD_KEY = "Incorrect API key provided."
 
 
 def _error(status: int, message: str | None = None, **kwargs: Any) -> JSONResponse:
-    return JSONResponse(openai_error(status, message, **kwargs), status_code=status)
-
-
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def _is_provider_key(state: StubState, token: str | None) -> bool:
-    return token is not None and hmac.compare_digest(token.encode(), state.config.api_key.encode())
+    return error_response(status, message, **kwargs)
 
 
 async def _minting_gate(request: Request, state: StubState) -> JSONResponse | dict[str, Any]:
@@ -58,11 +51,9 @@ async def _minting_gate(request: Request, state: StubState) -> JSONResponse | di
         await asyncio.sleep(fault.delay)
     if fault.status is not None:
         return _error(fault.status)
-    token = _bearer(request)
-    if token is None:
-        return _error(401, NO_KEY, code="missing_api_key")
-    if not _is_provider_key(state, token):
-        return _error(401, BAD_KEY, code="invalid_api_key")
+    refusal = provider_key_refusal(request, state)
+    if refusal is not None:
+        return refusal
     try:
         body = json.loads(await request.body() or b"{}")
     except ValueError:
@@ -149,73 +140,13 @@ async def mint_beta(request: Request) -> Response:
     return JSONResponse(shaped)
 
 
-async def _start_call(request: Request, model_override: str | None, location: bool) -> Response:
+async def list_calls(request: Request) -> Response:
+    """Every call this stub has seen (provider key): live ones and why each ended one ended."""
     state: StubState = request.app.state.stub
-    token = _bearer(request)
-    if token is None:
-        return _error(401, NO_KEY, code="missing_api_key")
-    if _is_provider_key(state, token):
-        model, voice = minting.DEFAULT_MODEL, minting.DEFAULT_VOICE
-        session: dict[str, Any] = {}
-    else:
-        minted, why = state.secrets.lookup(token)
-        if minted is None:
-            message = "Ephemeral key has expired." if why == "expired" else BAD_KEY
-            return _error(401, message, code="invalid_api_key")
-        model, voice, session = minted.model, minted.voice, dict(minted.session)
-    try:
-        offer = parse_offer(request.headers.get("content-type", ""), await request.body())
-    except OfferError as error:
-        return _error(400, str(error), param="sdp")
-    model = _str_field(offer.session.get("model"), model_override or model)
-    voice = minting.requested_voice_ga(offer.session) or voice
-    call_id = new_id("rtc_")
-    session = minting.ga_session(
-        session.get("id", new_id("sess_")),
-        model,
-        voice,
-        int(state.now()) + minting.SESSION_SECONDS,
-    )
-    record = CallRecord(call_id=call_id, model=model, voice=voice)
-    config = state.config
-    call = StubCall(
-        record,
-        session,
-        max_seconds=config.max_call_seconds,
-        use_espeak=config.use_espeak,
-        reply_on_speech=config.reply_on_speech,
-        on_end=state.forget,
-    )
-    try:
-        answer = await asyncio.wait_for(call.answer(offer.sdp), 15.0)
-    except (TimeoutError, ValueError) as error:
-        await call.close("bad_offer")
-        return _error(
-            400, f"The SDP offer could not be answered: {type(error).__name__}.", param="sdp"
-        )
-    state.calls.append(record)
-    state.active[call_id] = call
-    headers = {"Location": f"/v1/realtime/calls/{call_id}"} if location else {}
-    return Response(answer, status_code=201, media_type="application/sdp", headers=headers)
-
-
-async def calls_ga(request: Request) -> Response:
-    return await _start_call(request, None, location=True)
-
-
-async def calls_beta(request: Request) -> Response:
-    return await _start_call(request, request.query_params.get("model") or None, location=False)
-
-
-async def hangup(request: Request) -> Response:
-    state: StubState = request.app.state.stub
-    if not _is_provider_key(state, _bearer(request)):
-        return _error(401, BAD_KEY, code="invalid_api_key")
-    call = state.active.get(request.path_params["call_id"])
-    if call is None:
-        return _error(404, "Call not found.")
-    await call.close("hangup")
-    return Response(status_code=200)
+    refusal = provider_key_refusal(request, state)
+    if refusal is not None:
+        return refusal
+    return JSONResponse({"calls": [record.as_json() for record in state.calls]})
 
 
 def create_stub_app(config: StubConfig) -> FastAPI:
@@ -239,9 +170,14 @@ def create_stub_app(config: StubConfig) -> FastAPI:
     app.state.stub = state
     app.add_api_route("/v1/realtime/client_secrets", mint_ga, methods=["POST"])
     app.add_api_route("/v1/realtime/sessions", mint_beta, methods=["POST"])
-    app.add_api_route("/v1/realtime/calls", calls_ga, methods=["POST"])
-    app.add_api_route("/v1/realtime", calls_beta, methods=["POST"])
-    app.add_api_route("/v1/realtime/calls/{call_id}/hangup", hangup, methods=["POST"])
+    app.add_api_route("/v1/realtime/calls", realtime_calls.create_call, methods=["POST"])
+    app.add_api_route("/v1/realtime", realtime_calls.create_call_beta, methods=["POST"])
+    app.add_api_route(
+        "/v1/realtime/calls/{call_id}/hangup", realtime_calls.hangup, methods=["POST"]
+    )
+    app.add_api_websocket_route("/v1/realtime", realtime_calls.realtime_sideband)
+    live_routes.add_live_routes(app)
+    app.add_api_route("/_stub/calls", list_calls, methods=["GET"])
     app.add_api_route("/healthz", lambda: {"status": "ok"}, methods=["GET"])
 
     @app.exception_handler(StarletteHTTPException)
@@ -252,7 +188,7 @@ def create_stub_app(config: StubConfig) -> FastAPI:
         CORSMiddleware,
         allow_origins=["*"],
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=list(CORS_HEADERS),
         expose_headers=["Location"],
     )
     return app
@@ -269,9 +205,20 @@ def run_stub(args: argparse.Namespace) -> int:
         api_key = "sk-stub-" + secrets.token_urlsafe(18)
         # A generated key is printed once, to the terminal that asked for it, never logged.
         print(f"stub provider key: {api_key}", flush=True)
-    app = create_stub_app(StubConfig(api_key=api_key, loopback_ice=bool(args.loopback_ice)))
+    app = create_stub_app(
+        StubConfig(
+            api_key=api_key,
+            loopback_ice=bool(args.loopback_ice),
+            greet=bool(getattr(args, "greet", False)),
+        )
+    )
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", ws="none", lifespan="on"
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        ws="websockets-sansio",
+        lifespan="on",
     )
 
     def announce() -> None:

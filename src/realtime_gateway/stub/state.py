@@ -7,8 +7,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from realtime_gateway.stub.call_faults import CallFaultSwitch
 from realtime_gateway.stub.faults import FaultSwitch
-from realtime_gateway.stub.peer import CallRecord, StubCall
+from realtime_gateway.stub.peer import StubCall
+from realtime_gateway.stub.records import CallRecord
 from realtime_gateway.stub.secrets import SecretStore
 
 
@@ -21,6 +23,10 @@ class StubConfig:
     use_espeak: bool = True
     # Answer each time the caller stops speaking, as server_vad with create_response does.
     reply_on_speech: bool = False
+    # Speak a greeting unasked when a call connects (OpenAI waits for `response.create`).
+    greet: bool = False
+    # A Live session closes with reason `expired` after this long (OpenAI's limit: 60 minutes).
+    live_max_seconds: float = 3600.0
     clock: Callable[[], float] = field(default=time.time)
 
 
@@ -33,6 +39,7 @@ class StubState:
         self.mint_count = 0  # secrets issued
         self.mint_requests = 0  # requests that reached a minting endpoint, faults included
         self.faults = FaultSwitch()
+        self.call_faults = CallFaultSwitch()
         self._clock_offset = 0.0
         self.secrets = SecretStore(self.now)
         self.active: dict[str, StubCall] = {}
@@ -51,9 +58,18 @@ class StubState:
 
     def clear_faults(self) -> None:
         self.faults.clear()
+        self.call_faults.clear()
 
-    def call(self, call_id: str) -> CallRecord | None:
+    def record(self, call_id: str) -> CallRecord | None:
+        """The record of a call (Realtime `rtc_...` or Live `live_...`), live or ended."""
         return next((record for record in self.calls if record.call_id == call_id), None)
+
+    def live_call_ids(self) -> list[str]:
+        return [record.call_id for record in self.calls if not record.ended]
+
+    def end_reasons(self) -> dict[str, str | None]:
+        """Every ended call's id and why it ended."""
+        return {record.call_id: record.end_reason for record in self.calls if record.ended}
 
     def forget(self, call: StubCall) -> None:
         self.active.pop(call.record.call_id, None)
