@@ -64,8 +64,16 @@ async def test_brokered_call_speaks_and_no_provider_secret_reaches_the_caller(
         location = answer.headers["location"]
         assert location.startswith("/realtime_calls/call_")
         call_id = location.rsplit("/", 1)[1]
+        # A model speaks when asked, as OpenAI's does (the stub's rule since its call control).
+        # ...once the caller's tone is over, or its speech would cut the answer off.
+        await caller.wait_for_event("input_audio_buffer.speech_stopped", timeout=10)
+        asked = time.monotonic()
+        caller.send({"type": "response.create"})
         await caller.wait_for_event("response.done", timeout=20)
-        assert caller.level_since(0.0) > 0.01  # the stub's voice arrived
+        heard_by = time.monotonic() + 10
+        while caller.level_since(asked) <= 0.01 and time.monotonic() < heard_by:
+            await asyncio.sleep(0.05)
+        assert caller.level_since(asked) > 0.01  # the stub's voice arrived
 
         [stub_call] = stub.state.calls
         assert stub_call.model == "gpt-realtime" and stub_call.voice == "verse"
@@ -163,6 +171,7 @@ async def test_gateway_client_connects_unchanged_in_brokered_mode(
         client.connect("gpt-realtime", "verse", ice_timeout=10) as call,
     ):
         await call.wait_for_event("session.created", timeout=10)
+        await call.send_event({"type": "response.create"})  # the stub speaks when asked
         deadline = time.monotonic() + 10
         while call.seconds_received < 1.0 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

@@ -26,7 +26,11 @@ from realtime_gateway.gateway.calls.store import build_call_state
 from realtime_gateway.gateway.calls.upstream import CallUpstream
 from realtime_gateway.gateway.errors import ERROR_CODES, GatewayError, InvalidRequest, documented
 from realtime_gateway.gateway.leash.service import Leash
-from realtime_gateway.gateway.leash.wiring import hang_up_through, record_ends_in
+from realtime_gateway.gateway.leash.wiring import (
+    call_policy_for,
+    hang_up_through,
+    record_ends_in,
+)
 from realtime_gateway.gateway.middleware import HeaderLimitMiddleware
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.providers.transport import AiohttpTransport, Transport
@@ -91,9 +95,13 @@ def create_app(
         upstream = CallUpstream(
             call_transport or AiohttpCallTransport(), api_key, settings.provider_timeout
         )
-        broker = Broker(settings, build_call_state(settings), upstream)
+        policies = settings.policies()
+        broker = Broker(
+            settings, build_call_state(settings), upstream, policy_for=call_policy_for(policies)
+        )
         # The leash: every replica reaps due calls through the broker's provider adapter.
         leash = Leash(settings, metrics, hang_up_through(broker), on_end=record_ends_in(broker))
+        broker.leash = leash
         leash.start()
         runtime = Runtime(
             settings=settings,

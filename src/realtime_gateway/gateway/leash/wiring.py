@@ -4,11 +4,29 @@ adapter, and every end the leash counts is written into the broker's call record
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from realtime_gateway.gateway.calls.broker import Broker
+from realtime_gateway.gateway.calls.wire import CallPolicy
+from realtime_gateway.gateway.leash.policy import Policies
 from realtime_gateway.gateway.leash.reaper import HangUp
 from realtime_gateway.gateway.leash.service import OnEnd
 from realtime_gateway.gateway.leash.types import CallEnd, DueCall
+
+
+def call_policy_for(policies: Policies) -> Callable[[str], CallPolicy]:
+    """The tenant's pins on the upstream session: instructions, Live data-channel events."""
+
+    def policy_for(tenant: str) -> CallPolicy:
+        policy = policies.for_tenant(tenant)
+        channel = policy.data_channel
+        return CallPolicy(
+            instructions=policy.instructions,
+            allowed_client_events=channel.allowed_client_events if channel else None,
+            allowed_server_events=channel.allowed_server_events if channel else None,
+        )
+
+    return policy_for
 
 
 def hang_up_through(broker: Broker) -> HangUp:
