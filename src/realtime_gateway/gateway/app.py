@@ -30,6 +30,7 @@ from realtime_gateway.gateway.leash.wiring import (
     call_policy_for,
     hang_up_through,
     record_ends_in,
+    start_watching,
 )
 from realtime_gateway.gateway.middleware import HeaderLimitMiddleware
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
@@ -103,6 +104,7 @@ def create_app(
         leash = Leash(settings, metrics, hang_up_through(broker), on_end=record_ends_in(broker))
         broker.leash = leash
         leash.start()
+        watching = start_watching(settings, leash, broker)
         runtime = Runtime(
             settings=settings,
             authenticator=authenticator,
@@ -117,6 +119,7 @@ def create_app(
         try:
             yield
         finally:
+            await watching.aclose()
             await leash.aclose()
             await runtime.broker.state.aclose()
             if call_transport is None:

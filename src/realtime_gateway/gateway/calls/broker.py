@@ -128,6 +128,10 @@ class Broker:
         """Hang up at the provider, then record the end (the first end wins; a call already
         ended is answered as it stands)."""
         if record.status == "live":
+            if self.leash is not None:
+                await self.leash.mark_ending(
+                    record.tenant, record.call_id, cast(EndedReason, reason)
+                )
             await self.upstream.hang_up(record)
             if self.leash is not None:  # counts the end once; the call record follows it
                 await self.leash.end(record.tenant, record.call_id, cast(EndedReason, reason))

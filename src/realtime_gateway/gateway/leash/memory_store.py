@@ -37,6 +37,7 @@ class _Call:
     tokens_in: int = 0
     tokens_out: int = 0
     claimed_until: float = 0.0
+    claim_reason: EndedReason | None = None
     seconds: float = 0.0
     reason: EndedReason | None = None
 
@@ -140,6 +141,8 @@ class MemoryLeashStore:
         if call is None:
             return None
         now = self._clock()
+        if reason == "provider_closed" and call.claimed_until > now and call.claim_reason:
+            reason = call.claim_reason  # the close answers a hang-up under way
         # Whole milliseconds, as the Redis store counts them.
         seconds = (
             int(1000 * (audio_seconds if audio_seconds is not None else self._used(call, now)))
@@ -160,6 +163,17 @@ class MemoryLeashStore:
             tokens_in=call.tokens_in,
             tokens_out=call.tokens_out,
         )
+
+    async def mark_ending(
+        self, tenant: str, call_id: str, reason: EndedReason, claim_seconds: float
+    ) -> None:
+        call = self._live_call(tenant, call_id)
+        if call is not None:
+            call.claimed_until, call.claim_reason = self._clock() + claim_seconds, reason
+
+    async def live_calls(self, tenant: str) -> list[str]:
+        self._prune(tenant, self._clock())
+        return sorted(self._tenants[tenant].live)
 
     async def claim_due(
         self, tenant: str, policy: TenantPolicy, claim_seconds: float
@@ -182,7 +196,7 @@ class MemoryLeashStore:
                 reason = "quota_exceeded"
             else:
                 continue
-            call.claimed_until = now + claim_seconds
+            call.claimed_until, call.claim_reason = now + claim_seconds, reason
             claims.append(
                 DueCall(
                     tenant=tenant,

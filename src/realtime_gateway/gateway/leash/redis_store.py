@@ -66,6 +66,7 @@ class RedisLeashStore:
         self._release = self._client.register_script(scripts.RELEASE)
         self._add_usage = self._client.register_script(scripts.ADD_USAGE)
         self._end = self._client.register_script(scripts.END)
+        self._mark_ending = self._client.register_script(scripts.MARK_ENDING)
         self._claim = self._client.register_script(scripts.CLAIM_DUE)
 
     @staticmethod
@@ -152,11 +153,21 @@ class RedisLeashStore:
         return CallEnd(
             tenant=tenant,
             call_id=call_id,
-            reason=reason,
+            reason=cast(EndedReason, _text(reply[4])),
             seconds=int(reply[1]) / 1000,
             tokens_in=int(reply[2]),
             tokens_out=int(reply[3]),
         )
+
+    async def mark_ending(
+        self, tenant: str, call_id: str, reason: EndedReason, claim_seconds: float
+    ) -> None:
+        key = tenant_key(tenant, "leash", "call", call_id)
+        await self._mark_ending(keys=[key], args=[reason, _us(claim_seconds)])
+
+    async def live_calls(self, tenant: str) -> list[str]:
+        ids = await self._client.zrange(tenant_key(tenant, "leash", "live"), 0, -1)
+        return [_text(call_id) for call_id in ids]
 
     async def claim_due(
         self, tenant: str, policy: TenantPolicy, claim_seconds: float

@@ -87,17 +87,33 @@ redis.call('HINCRBY', KEYS[1], 'tout', tonumber(ARGV[3]))
 return 1
 """
 
+# ARGV: reason, claim_us. Before the gateway hangs a call up: the provider will close the
+# sideband next, and that close must be counted under this reason, not `provider_closed`.
+MARK_ENDING = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'live' then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('HSET', KEYS[1], 'claim', now + tonumber(ARGV[2]), 'claim_reason', ARGV[1])
+return 1
+"""
+
 # ARGV: reason, final audio ms (-1: not given), call_id, keep_s
+# A `provider_closed` end while a hang-up is under way takes the hang-up's reason.
 END = (
     _HELPERS
     + """
 if redis.call('HGET', KEYS[4], 'state') ~= 'live' then return {0} end
 local now, unix = now_us()
+local reason = ARGV[1]
+if reason == 'provider_closed' then
+  local c = redis.call('HMGET', KEYS[4], 'claim', 'claim_reason')
+  if c[1] and c[2] and tonumber(c[1]) > now then reason = c[2] end
+end
 local ms = tonumber(ARGV[2])
 if ms < 0 then ms = live_ms(KEYS[4], now) end
 local h = redis.call('HMGET', KEYS[4], 'tin', 'tout')
 local tin, tout = tonumber(h[1] or '0'), tonumber(h[2] or '0')
-redis.call('HSET', KEYS[4], 'state', 'ended', 'reason', ARGV[1], 'ended', now, 'ms', ms)
+redis.call('HSET', KEYS[4], 'state', 'ended', 'reason', reason, 'ended', now, 'ms', ms)
 redis.call('HDEL', KEYS[4], 'claim')
 redis.call('EXPIRE', KEYS[4], tonumber(ARGV[4]))
 redis.call('ZREM', KEYS[1], ARGV[3])
@@ -107,7 +123,7 @@ redis.call('HINCRBY', KEYS[3], day .. ':calls', 1)
 redis.call('HINCRBY', KEYS[3], day .. ':ms', ms)
 redis.call('HINCRBY', KEYS[3], day .. ':tin', tin)
 redis.call('HINCRBY', KEYS[3], day .. ':tout', tout)
-return {1, ms, tin, tout}
+return {1, ms, tin, tout, reason}
 """
 )
 
@@ -128,7 +144,7 @@ local function claim(id, reason)
     return
   end
   if h[2] and tonumber(h[2]) > now then return end
-  redis.call('HSET', key, 'claim', now + claim_us)
+  redis.call('HSET', key, 'claim', now + claim_us, 'claim_reason', reason)
   local past = 0
   if now >= tonumber(h[3]) + grace_us then past = 1 end
   table.insert(out, {id, reason, h[4] or '', h[5] or '', past})

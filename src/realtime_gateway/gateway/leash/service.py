@@ -25,6 +25,7 @@ from realtime_gateway.gateway.leash.policy import Policies
 from realtime_gateway.gateway.leash.reaper import DEFAULT_INTERVAL, HangUp, Reaper
 from realtime_gateway.gateway.leash.report import LeashMetrics, report_call_end
 from realtime_gateway.gateway.leash.types import (
+    DEFAULT_CLAIM_SECONDS,
     DEFAULT_GRACE_SECONDS,
     Admission,
     CallEnd,
@@ -142,6 +143,11 @@ class Leash:
             tokens_in=tokens_in,
             tokens_out=tokens_out,
         )
+
+    async def mark_ending(self, tenant: str, call_id: str, reason: EndedReason) -> None:
+        """Call before hanging up: the provider's close that follows counts under `reason`."""
+        store = await self._store_of(tenant, call_id)
+        await store.mark_ending(tenant, call_id, reason, DEFAULT_CLAIM_SECONDS)
 
     async def end(
         self, tenant: str, call_id: str, reason: EndedReason, audio_seconds: float | None = None

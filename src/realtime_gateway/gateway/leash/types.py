@@ -142,6 +142,15 @@ class LeashStore(Protocol):
         """End a live call and count it in the ledger; None when it had already ended."""
         ...
 
+    async def mark_ending(
+        self, tenant: str, call_id: str, reason: EndedReason, claim_seconds: float
+    ) -> None:
+        """Before the gateway hangs up: keep the reaper off the call, and count the provider's
+        close that follows under `reason`."""
+        ...
+
+    async def live_calls(self, tenant: str) -> list[str]: ...
+
     async def claim_due(
         self, tenant: str, policy: TenantPolicy, claim_seconds: float
     ) -> list[DueCall]:

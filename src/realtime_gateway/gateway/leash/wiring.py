@@ -1,17 +1,26 @@
 """The leash joined to brokered calls: a due call is hung up through the broker's provider
-adapter, and every end the leash counts is written into the broker's call record."""
+adapter, every end the leash counts is written into the broker's call record, and the sideband
+watcher holds the live calls' provider sidebands."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
 
 from realtime_gateway.gateway.calls.broker import Broker
 from realtime_gateway.gateway.calls.wire import CallPolicy
+from realtime_gateway.gateway.leash.lease import Leases, MemoryLeases, RedisLeases
 from realtime_gateway.gateway.leash.policy import Policies
 from realtime_gateway.gateway.leash.reaper import HangUp
-from realtime_gateway.gateway.leash.service import OnEnd
+from realtime_gateway.gateway.leash.service import Leash, OnEnd
+from realtime_gateway.gateway.leash.sideband import AiohttpSidebands
 from realtime_gateway.gateway.leash.types import CallEnd, DueCall
+from realtime_gateway.gateway.leash.watcher import DEFAULT_LEASE_SECONDS, SidebandWatcher
+from realtime_gateway.gateway.redisconn import make_client
+from realtime_gateway.gateway.settings import Settings
 
 
 def call_policy_for(policies: Policies) -> Callable[[str], CallPolicy]:
@@ -50,3 +59,34 @@ def record_ends_in(broker: Broker) -> OnEnd:
         )
 
     return on_end
+
+
+@dataclass
+class Watching:
+    """This replica's sideband watcher and what it holds open."""
+
+    watcher: SidebandWatcher
+    sidebands: AiohttpSidebands
+    client: Redis | None
+
+    async def aclose(self) -> None:
+        await self.watcher.aclose()
+        await self.sidebands.aclose()
+        if self.client is not None:
+            await self.client.aclose()
+
+
+def start_watching(settings: Settings, leash: Leash, broker: Broker) -> Watching:
+    """Hold the sideband of every live call this replica holds the lease of."""
+    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    sidebands = AiohttpSidebands(api_key, connect_timeout=settings.provider_timeout)
+    client: Redis | None = None
+    leases: Leases
+    if settings.redis_url is None:
+        leases = MemoryLeases(DEFAULT_LEASE_SECONDS)
+    else:
+        client = make_client(settings.redis_url.get_secret_value())
+        leases = RedisLeases(client, DEFAULT_LEASE_SECONDS)
+    watcher = SidebandWatcher(leash, broker.state.calls, leases, sidebands.open)
+    watcher.start()
+    return Watching(watcher, sidebands, client)
