@@ -84,6 +84,8 @@ class Leash:
             for s in ((self.store,) if self.store is self._local else (self.store, self._local))
         ]
         self._task: asyncio.Task[None] | None = None
+        # Set by the sideband watcher: a call this replica created is watched from here.
+        self.on_attach: Callable[[str, str], Awaitable[None]] | None = None
 
     async def _report(self, end: CallEnd) -> None:
         report_call_end(self.metrics, end)
@@ -121,6 +123,8 @@ class Leash:
     async def attach(self, tenant: str, call_id: str, provider: str, provider_call: str) -> None:
         store = await self._store_of(tenant, call_id)
         await store.attach(tenant, call_id, provider, provider_call)
+        if self.on_attach is not None:
+            await self.on_attach(tenant, call_id)
 
     async def release(self, tenant: str, call_id: str) -> None:
         store = await self._store_of(tenant, call_id)
@@ -182,6 +186,8 @@ class Leash:
                     await reaper.sweep()
                 except REDIS_FAILURES as error:
                     log.warning("leash reaper: store failed", extra={"error": type(error).__name__})
+                except Exception as error:  # one bad record must not stop the reaper
+                    log.error("leash reaper: sweep failed", extra={"error": type(error).__name__})
             await self._refresh_active()
             await asyncio.sleep(self._interval)
 

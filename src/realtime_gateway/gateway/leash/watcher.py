@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from realtime_gateway.gateway.calls.records import CallRecord
@@ -27,6 +28,8 @@ log = logging.getLogger("realtime_gateway.gateway.leash.watcher")
 DEFAULT_LEASE_SECONDS = 5.0
 DEFAULT_SCAN_INTERVAL = 0.5
 HORIZON_SECONDS = 2 * 86400
+# The replica that created a call attaches at once; the others leave a new call to it this long.
+CREATOR_FIRST_SECONDS = 2.0
 
 
 def _number(value: Any) -> float | None:
@@ -67,9 +70,25 @@ class SidebandWatcher:
                 record = await self._calls.get(tenant, call_id)
                 if record is None or record.status != "live":
                     continue
-                if await self._leases.take(tenant, call_id):
-                    task = asyncio.create_task(self._hold(record), name=f"sideband-{call_id}")
-                    self._held[tenant, call_id] = task
+                if record.started_at > time.time() - CREATOR_FIRST_SECONDS:
+                    continue
+                await self._take(record)
+
+    async def adopt(self, tenant: str, call_id: str) -> None:
+        """The call this replica just created: attach to its sideband now (or let a scan)."""
+        with contextlib.suppress(*REDIS_FAILURES):
+            record = await self._calls.get(tenant, call_id)
+            if (
+                record is not None
+                and record.status == "live"
+                and (tenant, call_id) not in self._held
+            ):
+                await self._take(record)
+
+    async def _take(self, record: CallRecord) -> None:
+        if await self._leases.take(record.tenant, record.call_id):
+            task = asyncio.create_task(self._hold(record), name=f"sideband-{record.call_id}")
+            self._held[record.tenant, record.call_id] = task
 
     async def _hold(self, record: CallRecord) -> None:
         key = (record.tenant, record.call_id)
@@ -144,6 +163,8 @@ class SidebandWatcher:
                 await self.scan()
             except REDIS_FAILURES as error:
                 log.warning("sideband watcher: store failed", extra={"error": type(error).__name__})
+            except Exception as error:  # one bad record must not stop the watcher
+                log.error("sideband watcher: scan failed", extra={"error": type(error).__name__})
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:

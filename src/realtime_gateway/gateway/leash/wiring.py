@@ -88,5 +88,6 @@ def start_watching(settings: Settings, leash: Leash, broker: Broker) -> Watching
         client = make_client(settings.redis_url.get_secret_value())
         leases = RedisLeases(client, DEFAULT_LEASE_SECONDS)
     watcher = SidebandWatcher(leash, broker.state.calls, leases, sidebands.open)
+    leash.on_attach = watcher.adopt
     watcher.start()
     return Watching(watcher, sidebands, client)
