@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from realtime_gateway.gateway.errors import LimiterUnavailable
 from realtime_gateway.gateway.leash.memory_store import MemoryLeashStore
@@ -172,12 +173,28 @@ class Leash:
         return await self.store.usage(tenant, days)
 
     async def budget_left(self, tenant: str) -> float | None:
-        """Audio seconds the tenant has left today after its ended calls; None: no budget."""
+        """Audio seconds the tenant has left today, its ended and live calls counted; None:
+        no budget."""
         budget = self.policies.for_tenant(tenant).daily_audio_seconds
         if budget is None:
             return None
-        today = (await self.store.usage(tenant, 1))[0]
-        return max(0.0, budget - today.audio_seconds)
+        spent = (await self.store.usage(tenant, 1))[0].audio_seconds
+        for call_id in await self.store.live_calls(tenant):
+            status = await self.store.status(tenant, call_id)
+            if status is not None and status.state == "live":
+                spent += status.seconds
+        return max(0.0, round(budget - spent, 3))
+
+    async def view(self, tenant: str, call_id: str) -> dict[str, Any]:
+        """The leash's part of `GET /realtime_calls/{id}`: usage so far, budget left today."""
+        body: dict[str, Any] = {"audio_seconds_left_today": await self.budget_left(tenant)}
+        status = await self.status(tenant, call_id)
+        if status is not None:
+            body["usage"] = {
+                "audio_seconds": round(status.seconds, 3),
+                "tokens": status.tokens_in + status.tokens_out,
+            }
+        return body
 
     async def _loop(self) -> None:
         while True:
