@@ -57,9 +57,8 @@ async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = 
         return 2
     configure_logging(settings)
     stub_app = create_stub_app(
-        StubConfig(
-            api_key=provider_key, loopback_ice=loopback_ice, reply_on_speech=True, greet=True
-        )
+        # No greeting: the UI (and `connect`) ask for the first response, as against OpenAI.
+        StubConfig(api_key=provider_key, loopback_ice=loopback_ice, reply_on_speech=True)
     )
     stub = QuietServer(
         uvicorn.Config(

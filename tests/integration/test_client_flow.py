@@ -38,9 +38,11 @@ async def test_connect_records_speech_and_events(gateway: Any, stub: Any) -> Non
     ):
         assert call.connected_after is not None and call.connected_after < 10
         await call.wait_for_event("session.created", timeout=5)
+        # A model speaks when asked, as OpenAI's does.
+        await call.send_event({"type": "response.create"})
         await _wait(lambda: call.seconds_received >= 1.5, timeout=10)
         audio = call.audio()
-    assert rms(audio) > 0.02, "the stub's greeting should be audible"
+    assert rms(audio) > 0.02, "the stub's answer should be audible"
     assert call.first_audio_after is not None
     assert stub.state.calls and stub.state.calls[-1].connected
 

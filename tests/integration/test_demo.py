@@ -49,15 +49,16 @@ async def test_demo_mints_through_gateway_to_stub_and_stops_on_sigint(
     assert session["client_secret"]["value"].startswith("ek_")
     assert refused.status_code == 401
 
-    # The minted secret opens a real call on the demo's stub, which greets a silent caller
-    # (a caller who speaks would interrupt the greeting, as server VAD does).
+    # The minted secret opens a real call on the demo's stub, which answers when asked (a
+    # silent caller: one who speaks would interrupt the answer, as server VAD does).
     ice.use_loopback_only()
     caller = await call_stub(
         session["webrtc_url"], session["client_secret"]["value"], tone_seconds=0.0
     )
     try:
-        started = time.monotonic()
         await caller.wait_for_event("session.created", timeout=5)
+        started = time.monotonic()
+        caller.send({"type": "response.create"})
         await asyncio.sleep(1.5)
         assert caller.level_since(started) > 0.02
     finally:

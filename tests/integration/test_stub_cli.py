@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 import openai
 import pytest
 
+from realtime_gateway.media import ice
 from tests.fixtures.servers import free_port
-from tests.fixtures.stub import SpawnedCommand
+from tests.fixtures.stub import SpawnedCommand, connect_answer, new_caller
 
 
 @pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM])
@@ -40,3 +42,34 @@ def test_stub_command_uses_openai_api_key_and_does_not_print_it() -> None:
         assert not any(key in line for line in stub.seen)
         assert stub.process.stdout is not None
         assert key not in stub.process.stdout.read()
+
+
+async def test_stub_command_serves_live_and_its_sideband_on_one_port_and_greets() -> None:
+    ice.use_loopback_only()
+    port = free_port()
+    key = "sk-cli-live-0123456789"
+    with SpawnedCommand.cli(
+        "stub", "--port", str(port), "--loopback-ice", "--greet", OPENAI_API_KEY=key
+    ) as stub:
+        stub.wait_for_line("stub listening on", timeout=30)
+        client = openai.AsyncOpenAI(
+            api_key=key, base_url=f"http://127.0.0.1:{port}/v1", max_retries=0, timeout=10
+        )
+        caller = await new_caller(tone_seconds=0.0)
+        try:
+            created = await client.live.create(
+                session={"model": "gpt-live-1"},
+                transport={"type": "webrtc", "sdp": caller.pc.localDescription.sdp},
+            )
+            await connect_answer(caller, created.transport.sdp)
+            # --greet: the stub speaks unasked.
+            await caller.wait_for_event("session.output_transcript.delta", timeout=10)
+            async with client.live.sideband.connect(session_id=created.session.id) as sideband:
+                first = await asyncio.wait_for(sideband.recv(), 10)
+                assert first.type == "session.started"
+                await client.live.sessions.hangup(created.session.id)
+            await caller.wait_for_event("session.closed", timeout=10)
+        finally:
+            await caller.close()
+        stub.process.send_signal(signal.SIGINT)
+        assert stub.process.wait(timeout=15) == 0

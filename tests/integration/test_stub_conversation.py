@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import Any
 
+from realtime_gateway.stub.dialect import REPLY
 from tests.fixtures.stub import Caller, RunningStub, call_stub
 from tests.integration.test_stub_webrtc import mint_ga
 
@@ -90,8 +91,7 @@ async def test_cancel_stops_audio_and_transcript(stub: RunningStub) -> None:
         done = next(e for e in caller.events if e["type"] == "response.done")["response"]
         assert done["status"] == "cancelled"
         assert done["status_details"]["reason"] == "client_cancelled"
-        full = "Here is another response from the offline stub. Thank you for asking."
-        assert done["output"][0]["content"][0]["transcript"] != full
+        assert done["output"][0]["content"][0]["transcript"] != REPLY
         count = len(caller.events)
         quiet_from = time.monotonic() + 0.3  # audio already in flight may still arrive
         await asyncio.sleep(2.5)
@@ -176,5 +176,30 @@ async def test_user_message_is_acknowledged_and_answered(stub: RunningStub) -> N
         done = next(e for e in caller.events if e["type"] == "response.done")["response"]
         assert "hello" in done["output"][0]["content"][0]["transcript"]
         assert done["usage"]["input_token_details"]["text_tokens"] == 1
+    finally:
+        await caller.close()
+
+
+async def test_reply_after_the_callers_turn_follows_create_response(stub: RunningStub) -> None:
+    stub.state.config.reply_on_speech = True
+    caller = await connected(stub, tone_seconds=0.0)
+    try:
+        caller.microphone.speak(0.6)
+        await caller.wait_for_event("response.done", timeout=20)
+        types = caller.event_types()
+        assert types.index("input_audio_buffer.committed") < types.index("response.created")
+        # Turned off by session.update: the next turn is committed but not answered.
+        caller.send(
+            {
+                "type": "session.update",
+                "session": {"audio": {"input": {"turn_detection": {"create_response": False}}}},
+            }
+        )
+        await caller.wait_for_event("session.updated", timeout=5)
+        await caller.wait_for_event("output_audio_buffer.stopped", timeout=20)
+        caller.microphone.speak(0.6)
+        await caller.wait_for_event("input_audio_buffer.committed", count=2, timeout=10)
+        await asyncio.sleep(1.0)
+        assert caller.event_types().count("response.created") == 1
     finally:
         await caller.close()

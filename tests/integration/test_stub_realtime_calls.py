@@ -170,3 +170,44 @@ async def test_hangup_fails_once_with_500(stub: RunningStub) -> None:
         assert stub.state.end_reasons() == {call_id: "hangup"}
     finally:
         await caller.close()
+
+
+async def test_cors_preflight_allows_what_the_browser_sdk_sends(stub: RunningStub) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.options(
+            stub.calls_url,
+            headers={
+                "Origin": "http://localhost:5173",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type,x-openai-agents-sdk",
+            },
+        )
+    assert response.status_code == 200, response.text
+    allowed = response.headers["access-control-allow-headers"].lower()
+    assert "x-openai-agents-sdk" in allowed and "authorization" in allowed
+    assert "location" in (await _exposed_headers(stub)).lower()
+
+
+async def _exposed_headers(stub: RunningStub) -> str:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(
+            stub.calls_url, headers={"Origin": "http://localhost:5173"}, content=b""
+        )
+    return response.headers.get("access-control-expose-headers", "")
+
+
+async def test_calls_listing_shows_live_calls_and_why_each_ended(stub: RunningStub) -> None:
+    client = client_for(stub)
+    caller, call_id = await start_unified_call(stub, client)
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            headers = {"Authorization": f"Bearer {stub.api_key}"}
+            live = (await http.get(f"{stub.base_url}/_stub/calls", headers=headers)).json()
+            assert [(c["call_id"], c["ended"]) for c in live["calls"]] == [(call_id, False)]
+            await client.realtime.calls.hangup(call_id)
+            ended = (await http.get(f"{stub.base_url}/_stub/calls", headers=headers)).json()
+            assert ended["calls"][0]["end_reason"] == "hangup"
+            refused = await http.get(f"{stub.base_url}/_stub/calls")
+            assert refused.status_code == 401
+    finally:
+        await caller.close()

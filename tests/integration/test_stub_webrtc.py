@@ -130,6 +130,8 @@ async def test_beta_session_and_sdp_endpoint(stub: RunningStub) -> None:
     try:
         await caller.wait_for_event("session.created", timeout=5)
         [record] = stub.state.calls
+        assert caller.answer_response is not None
+        assert caller.answer_response.headers["location"] == f"/v1/realtime/calls/{record.call_id}"
         assert (record.model, record.voice) == ("gpt-4o-realtime-preview", "echo")
         assert caller.events[0]["session"]["model"] == "gpt-4o-realtime-preview"
     finally:

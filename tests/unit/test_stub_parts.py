@@ -184,10 +184,11 @@ def test_session_update_merges_nested_and_keeps_identity() -> None:
         "id": "sess_other",
         "model": "other",
         "instructions": "new",
-        "audio": {"input": {"turn_detection": {"threshold": 0.9}}},
+        "audio": {"input": {"turn_detection": {"type": "semantic_vad", "threshold": 0.9}}},
     }
     merged = merge_session(current, update)
     assert merged["id"] == "sess_1" and merged["model"] == "gpt-realtime"
     assert merged["instructions"] == "new"
-    assert merged["audio"]["input"]["turn_detection"] == {"type": "server_vad", "threshold": 0.9}
+    detection = merged["audio"]["input"]["turn_detection"]
+    assert detection == {"type": "semantic_vad", "threshold": 0.9}
     assert current["instructions"] == "old"  # the original is untouched

@@ -53,8 +53,10 @@ _PROG = "realtime-gateway connect"
 RECORD_GRACE = 2.0  # seconds to wait past --seconds for the audio still in flight
 
 
-def prompt_events(text: str) -> list[dict[str, Any]]:
-    """A user text message and a request to answer it: a real model speaks only when asked."""
+def prompt_events(text: str | None) -> list[dict[str, Any]]:
+    """A user text message (if any) and a request to answer: a real model speaks only when asked."""
+    if not text:
+        return [{"type": "response.create"}]
     return [
         {
             "type": "conversation.item.create",
@@ -117,9 +119,8 @@ async def _run(args: argparse.Namespace, input_samples: Samples | None) -> Sampl
     ):
         printer = asyncio.ensure_future(_print_events(call))
         try:
-            if args.prompt:
-                for event in prompt_events(args.prompt):
-                    await call.send_event(event)
+            for event in prompt_events(args.prompt):
+                await call.send_event(event)
             await _record(call, args.seconds)
             recorded = call.audio()[: int(round(args.seconds * SAMPLE_RATE))]
         finally:

@@ -21,18 +21,6 @@ from realtime_gateway.stub.dialect import DELTA_INTERVAL, FRAME_MS, GREETING, RE
 from realtime_gateway.stub.secrets import new_id
 from realtime_gateway.stub.usage import ResponseUsage, word_count
 
-# Client events the stub understands; others get an `error` event.
-KNOWN_CLIENT_EVENTS = frozenset(
-    {
-        "session.update",
-        "conversation.item.create",
-        "response.create",
-        "response.cancel",
-        "output_audio_buffer.clear",
-        "input_audio_buffer.clear",
-        "input_audio_buffer.commit",
-    }
-)
 # Parts of the session a client may not change.
 _FIXED_SESSION_KEYS = ("id", "object", "type", "model", "expires_at")
 
@@ -50,27 +38,36 @@ class ActiveResponse:
 
 
 def merge_session(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """`current` with `update` applied key by key (nested objects merged, other values replaced)."""
+    """`current` with `update` applied (nested objects merged, other values replaced); the
+    session's identity (`id`, `type`, `model`, ...) stays."""
+    fixed = {key: update[key] for key in _FIXED_SESSION_KEYS if key in update}
+    return _merged(current, {k: v for k, v in update.items() if k not in fixed})
+
+
+def _merged(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(current)
     for key, value in update.items():
-        if key in _FIXED_SESSION_KEYS:
-            continue
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_session(merged[key], value)
+            merged[key] = _merged(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
 
 
+def turn_detection(session: dict[str, Any]) -> dict[str, Any] | None:
+    """The session's `audio.input.turn_detection` object, or None when VAD is off."""
+    audio = session.get("audio")
+    audio_input = audio.get("input") if isinstance(audio, dict) else None
+    detection = audio_input.get("turn_detection") if isinstance(audio_input, dict) else None
+    return detection if isinstance(detection, dict) else None
+
+
 class RealtimeConversation:
     kind = "realtime"
 
-    def __init__(self, line: CallLine, session: dict[str, Any], reply_on_speech: bool) -> None:
+    def __init__(self, line: CallLine, session: dict[str, Any]) -> None:
         self.line = line
         self.session = copy.deepcopy(session)
-        detection = self._turn_detection()
-        if detection is not None:
-            detection["create_response"] = reply_on_speech
         self.items: list[str] = []
         self.context_words = 0
         self.active: ActiveResponse | None = None
@@ -79,10 +76,7 @@ class RealtimeConversation:
     # -- the session ----------------------------------------------------------------------------
 
     def _turn_detection(self) -> dict[str, Any] | None:
-        audio = self.session.get("audio")
-        audio_input = audio.get("input") if isinstance(audio, dict) else None
-        detection = audio_input.get("turn_detection") if isinstance(audio_input, dict) else None
-        return detection if isinstance(detection, dict) else None
+        return turn_detection(self.session)
 
     def opened(self) -> None:
         self.line.emit(events.session_created(self.session))

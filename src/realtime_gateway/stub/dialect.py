@@ -14,7 +14,8 @@ from realtime_gateway.media.audio import Samples
 from realtime_gateway.stub.records import CallRecord
 
 GREETING = "Hello! This is the offline realtime stub. I can hear you, and I am speaking now."
-REPLY = "Here is another response from the offline stub. Thank you for asking."
+# "stub" comes early: a caller who talks over the reply still sees whose words these are.
+REPLY = "The offline stub here, answering you. Thank you for asking."
 DELTA_INTERVAL = 0.05  # transcript deltas arrive faster than the audio plays, as a model's do
 FRAME_MS = 20
 

@@ -184,10 +184,9 @@ class StubCall:
             self._on_end(self)
 
     async def _drain(self) -> None:
-        transport = getattr(self.channel, "transport", None)
-        while getattr(self.channel, "bufferedAmount", 0) > 0 and transport is not None:
+        while self.channel.bufferedAmount > 0:
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # SCTP still has to carry what left the buffer
 
     async def _end_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

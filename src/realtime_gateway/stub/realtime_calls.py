@@ -18,7 +18,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
 from realtime_gateway.stub import minting
-from realtime_gateway.stub.conversation import RealtimeConversation, merge_session
+from realtime_gateway.stub.conversation import (
+    RealtimeConversation,
+    merge_session,
+    turn_detection,
+)
 from realtime_gateway.stub.forms import OfferError, parse_offer
 from realtime_gateway.stub.http import (
     BAD_KEY,
@@ -81,13 +85,16 @@ async def _start_call(request: Request, model_override: str | None) -> Response:
         voice,
         int(state.now()) + minting.SESSION_SECONDS,
     )
+    detection = turn_detection(session)
+    if detection is not None:  # the stub's default; a request may set it either way
+        detection["create_response"] = state.config.reply_on_speech
     # The unified interface's `session` part configures the call, as OpenAI's does.
     session = merge_session(session, offer.session)
     record = CallRecord(call_id=new_id("rtc_"), model=model, voice=voice)
     config = state.config
     call = StubCall(
         record,
-        lambda line: RealtimeConversation(line, session, config.reply_on_speech),
+        lambda line: RealtimeConversation(line, session),
         max_seconds=config.max_call_seconds,
         use_espeak=config.use_espeak,
         greet=config.greet,

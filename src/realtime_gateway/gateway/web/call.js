@@ -189,6 +189,12 @@ export class Call {
     pc.addEventListener("track", (event) => this.attachRemote(event));
     this.channel = pc.createDataChannel("oai-events");
     this.channel.addEventListener("message", (event) => this.receive(event.data));
+    // A model speaks only when asked: ask for the first response as soon as the channel opens.
+    this.channel.addEventListener(
+      "open",
+      () => this.channel.send(JSON.stringify({ type: "response.create" })),
+      { once: true },
+    );
     pc.addEventListener("connectionstatechange", () => {
       if (pc.connectionState === "failed" && !this.ended) this.connectionLost();
     });
