@@ -1,7 +1,8 @@
 """`python -m bench [--quick] [--only SECTION ...] [--variant V]`: every figure side by side.
 
 Sections: mint (overhead and saturation), limiter, audio (time to first audio in Chromium),
-memory (gateway RSS). Prints one `name=value [target ok|MISSED]` line per figure as it is
+memory (gateway RSS), brokered (brokered against direct mode: mints/s, first audio).
+Prints one `name=value [target ok|MISSED]` line per figure as it is
 measured, then a table of figures against targets. Benchmarks print; they never fail (exit 0).
 `--variant` serves the gateway with candidate hot-path changes (bench/variants.py);
 `python -m bench.profile` samples the gateway under load with py-spy.
@@ -21,7 +22,7 @@ from bench.mint import MintPlan, run_mint
 from bench.procs import Stack, rss_kb
 from bench.report import Report
 
-SECTIONS = ("mint", "limiter", "audio", "memory")
+SECTIONS = ("mint", "limiter", "audio", "memory", "brokered")
 
 
 def plans(quick: bool) -> tuple[MintPlan, LimiterPlan, MemoryPlan, int]:
@@ -96,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
             run_first_audio(stack, report, audio_runs)
         if "memory" in sections:
             run_memory(stack, report, memory_plan, idle_kb, under_load_kb)
+        if "brokered" in sections:
+            from bench.brokered import BrokeredPlan, run_brokered
+
+            quick = BrokeredPlan(rounds=1, block=2.0, audio_runs=3)
+            run_brokered(stack, report, quick if args.quick else BrokeredPlan())
     except Exception as error:  # a benchmark reports what it could, never a traceback wall
         print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         print(stack.logs_tail(), file=sys.stderr, flush=True)

@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="ICE on 127.0.0.1 only (no check leaves loopback; Chromium needs "
         "--allow-loopback-in-peer-connection)",
     )
+    demo.add_argument(
+        "--call-mode",
+        choices=("direct", "brokered"),
+        default="direct",
+        help="direct: the page gets the provider's secret; brokered: a gateway call token",
+    )
     demo.set_defaults(handler=_demo)
 
     connect = commands.add_parser("connect", help="run the machine flow headless")

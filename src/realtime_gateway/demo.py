@@ -21,7 +21,12 @@ DEMO_TENANT = "demo"
 
 
 def demo_settings(
-    host: str, port: int, stub_url: str, provider_key: str, tenant_key: str
+    host: str,
+    port: int,
+    stub_url: str,
+    provider_key: str,
+    tenant_key: str,
+    call_mode: str = "direct",
 ) -> Settings:
     return load_settings(
         None,
@@ -34,10 +39,13 @@ def demo_settings(
             f"{stub_url}/v1/realtime/client_secrets",
             f"{stub_url}/v1/realtime/sessions",
         ],
+        call_mode=call_mode,
     )
 
 
-async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = False) -> int:
+async def serve_demo(
+    host: str, port: int, stub_port: int, loopback_ice: bool = False, call_mode: str = "direct"
+) -> int:
     # The stub offers the machine's interfaces, which an ordinary browser pairs with, and
     # 127.0.0.1, which a loopback-only host pairs with. `--loopback-ice` offers 127.0.0.1 alone
     # and keeps only 127.0.0.1 among the browser's candidates: then no check leaves loopback.
@@ -50,7 +58,7 @@ async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = 
     tenant_key = secrets.token_urlsafe(24)
     stub_url = f"http://127.0.0.1:{stub_port}"
     try:
-        settings = demo_settings(host, port, stub_url, provider_key, tenant_key)
+        settings = demo_settings(host, port, stub_url, provider_key, tenant_key, call_mode)
         settings.validate_for_serving()
     except (ConfigError, ValueError) as error:
         print(f"realtime-gateway demo: configuration error: {error}", file=sys.stderr)
@@ -81,6 +89,7 @@ async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = 
             f"  tenant:     {DEMO_TENANT}\n"
             f"  tenant key: {tenant_key}\n"
             f"  stub:       {stub_url}/v1 ({ice_mode})\n"
+            f"  call mode:  {call_mode} (gpt-live-* models are always brokered)\n"
             "Paste the tenant key into the UI's Gateway key field. Ctrl-C stops both.",
             flush=True,
         )
@@ -92,4 +101,6 @@ async def serve_demo(host: str, port: int, stub_port: int, loopback_ice: bool = 
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    return asyncio.run(serve_demo(args.host, args.port, args.stub_port, args.loopback_ice))
+    return asyncio.run(
+        serve_demo(args.host, args.port, args.stub_port, args.loopback_ice, args.call_mode)
+    )

@@ -23,6 +23,8 @@ FIGURES = [
     "first_audio_ratio",
     "gateway_rss_idle_mb",
     "gateway_rss_growth_second_half_mb",
+    "mint_brokered_ratio",
+    "first_audio_brokered_ratio",
 ]
 
 

@@ -18,6 +18,7 @@ from realtime_gateway.gateway.calls.tokens import RedisTokenStore, mint_token
 from realtime_gateway.gateway.redisconn import make_client
 from realtime_gateway.media.audio import rms
 from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
+from tests.fixtures.servers import free_port
 from tests.fixtures.stub import Caller, RunningStub, ToneTrack, call_stub
 
 BODY = {"model": "gpt-realtime", "voice": "verse"}
@@ -56,7 +57,8 @@ async def test_brokered_call_speaks_and_no_provider_secret_reaches_the_caller(
 ) -> None:
     session = mint(brokered)
     token = session["client_secret"]["value"]
-    caller: Caller = await call_stub(session["webrtc_url"], token, tone_seconds=0.5)
+    # A silent microphone: the stub's voice activity detection would cut its reply short.
+    caller: Caller = await call_stub(session["webrtc_url"], token, tone_seconds=0.0)
     try:
         answer = caller.answer_response
         assert answer is not None and answer.status_code == 201
@@ -64,16 +66,10 @@ async def test_brokered_call_speaks_and_no_provider_secret_reaches_the_caller(
         location = answer.headers["location"]
         assert location.startswith("/realtime_calls/call_")
         call_id = location.rsplit("/", 1)[1]
-        # A model speaks when asked, as OpenAI's does (the stub's rule since its call control).
-        # ...once the caller's tone is over, or its speech would cut the answer off.
-        await caller.wait_for_event("input_audio_buffer.speech_stopped", timeout=10)
-        asked = time.monotonic()
-        caller.send({"type": "response.create"})
+        await asyncio.wait_for(caller.channel_open.wait(), 10)
+        caller.send({"type": "response.create"})  # a model speaks when asked
         await caller.wait_for_event("response.done", timeout=20)
-        heard_by = time.monotonic() + 10
-        while caller.level_since(asked) <= 0.01 and time.monotonic() < heard_by:
-            await asyncio.sleep(0.05)
-        assert caller.level_since(asked) > 0.01  # the stub's voice arrived
+        assert caller.level_since(0.0) > 0.01  # the stub voice arrived
 
         [stub_call] = stub.state.calls
         assert stub_call.model == "gpt-realtime" and stub_call.voice == "verse"
@@ -171,7 +167,7 @@ async def test_gateway_client_connects_unchanged_in_brokered_mode(
         client.connect("gpt-realtime", "verse", ice_timeout=10) as call,
     ):
         await call.wait_for_event("session.created", timeout=10)
-        await call.send_event({"type": "response.create"})  # the stub speaks when asked
+        await call.send_event({"type": "response.create"})
         deadline = time.monotonic() + 10
         while call.seconds_received < 1.0 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -213,3 +209,86 @@ async def test_the_callers_session_form_is_ignored(
         assert (call.model, call.voice) == ("gpt-realtime", "verse")  # the minted request
     finally:
         await caller.close()
+
+
+async def test_live_call_is_created_and_hung_up_through_the_gateway(
+    brokered: RunningGateway, stub: RunningStub
+) -> None:
+    minted = httpx.post(
+        brokered.url("/realtime_session"),
+        json={"model": "gpt-live-1", "voice": "marin"},
+        headers=brokered.auth(),
+    )
+    session = minted.json()["session"]
+    token = session["client_secret"]["value"]
+    caller = await call_stub(session["webrtc_url"], token, tone_seconds=0.0)
+    try:
+        await caller.wait_for_event("session.started", timeout=10)
+        [live] = stub.state.calls
+        assert (live.kind, live.model, live.voice) == ("live", "gpt-live-1", "marin")
+        location = caller.answer_response.headers["location"]  # type: ignore[union-attr]
+        async with httpx.AsyncClient(base_url=brokered.base_url) as http:
+            view = (await http.get(location, headers=brokered.auth())).json()
+            assert (view["wire"], view["status"]) == ("live", "live")
+            ended = await http.delete(location, headers={"Authorization": f"Bearer {token}"})
+        assert ended.json()["ended_reason"] == "caller_hangup"
+        await caller.wait_for_event("session.closed", timeout=10)
+        closed = [e for e in caller.events if e.get("type") == "session.closed"]
+        assert closed[-1]["reason"] == "close_requested"  # hung up at the provider
+        answered = minted.text + str(caller.answer_response.headers)  # type: ignore[union-attr]
+        answered += caller.answer_response.text + ended.text + str(ended.headers)  # type: ignore[union-attr]
+        assert stub.api_key not in answered + str(caller.events)
+        # The provider's own data channel names its session; the gateway's answers never do.
+        assert live.call_id not in answered
+    finally:
+        await caller.close()
+
+
+def test_cors_lets_another_page_post_its_offer_with_the_sdk_header(
+    gateway_factory: GatewayFactory, stub: RunningStub
+) -> None:
+    page = "https://app.example"
+    gateway = gateway_factory(
+        **wired_to(stub, call_mode="brokered", cors_origins=[page]),
+        public_url="https://voice.example/gw/",
+    )
+    preflight = httpx.options(
+        gateway.url("/realtime_calls"),
+        headers={
+            "Origin": page,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-openai-agents-sdk",
+        },
+    )
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers["access-control-allow-origin"] == page
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert "x-openai-agents-sdk" in allowed and "authorization" in allowed
+    hang_up = httpx.options(
+        gateway.url("/realtime_calls/call_0"),
+        headers={"Origin": page, "Access-Control-Request-Method": "DELETE"},
+    )
+    assert hang_up.status_code == 200
+    minted = httpx.post(
+        gateway.url("/realtime_session"), json=BODY, headers={**gateway.auth(), "Origin": page}
+    )
+    assert "location" in minted.headers["access-control-expose-headers"].lower()
+    assert minted.json()["session"]["webrtc_url"] == "https://voice.example/gw/realtime_calls"
+    policy = httpx.get(gateway.url("/")).headers["content-security-policy"]
+    connect_src = next(d for d in policy.split("; ") if d.startswith("connect-src"))
+    assert "https://voice.example" in connect_src.split()
+
+
+def test_unreachable_redis_is_a_documented_503_for_brokered_calls(
+    gateway_factory: GatewayFactory, stub: RunningStub
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    gateway = gateway_factory(**wired_to(stub, call_mode="brokered", redis_url=dead))
+    minted = httpx.post(gateway.url("/realtime_session"), json=BODY, headers=gateway.auth())
+    assert_error(minted, 503, "calls_unavailable")  # the limiter fell back; the tokens cannot
+    assert_error(
+        httpx.get(gateway.url("/realtime_calls"), headers=gateway.auth()), 503, "calls_unavailable"
+    )
+    direct = gateway_factory(**wired_to(stub, redis_url=dead))
+    ok = httpx.post(direct.url("/realtime_session"), json=BODY, headers=direct.auth())
+    assert ok.status_code == 200  # direct mode keeps serving on the local limiter

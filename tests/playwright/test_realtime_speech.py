@@ -319,3 +319,32 @@ async def test_refused_microphone_is_explained(gateway: RunningGateway, stub: An
     assert code == "microphone_denied", message
     assert "microphone" in message.lower()
     assert stub.state.mint_requests == 0, "no secret is minted without a microphone"
+
+
+async def test_live_model_is_offered_and_speaks_through_a_brokered_call(
+    operator: OperatorPage, gateway: RunningGateway, stub: Any
+) -> None:
+    """The gateway's default mode is direct, yet a Live model is brokered: the Live API has no
+    ephemeral secret to hand a browser."""
+    page = operator.page
+    await open_console(operator, gateway)
+    offered = await page.locator("#known-models option").evaluate_all(
+        "options => options.map(o => o.value)"
+    )
+    assert "gpt-live-1" in offered, offered
+    await fill_settings(operator, gateway.tenant_key, model="gpt-live-1", voice="marin")
+    await enable_microphone(operator)
+    await operator.wait_for_state("connected", timeout=15)
+    assert (await page.locator("#call-mode").inner_text()).strip() == "brokered"
+    await operator.wait_for(
+        f"window.realtimeGateway.peakOutputLevel > {HEARD_PEAK}", "Live speech heard", timeout=10
+    )
+    await operator.wait_for(
+        "/stub/i.test(document.getElementById('transcript').textContent)",
+        "the Live transcript to show the stub's words",
+        timeout=10,
+    )
+    [call] = stub.state.calls
+    assert (call.kind, call.model, call.voice) == ("live", "gpt-live-1", "marin")
+    assert stub.state.mint_count == 0
+    assert not [line for line in operator.console if "Content Security Policy" in line]

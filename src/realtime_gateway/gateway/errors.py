@@ -13,7 +13,8 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── QuotaExceeded         429 quota_exceeded      (+ Retry-After to 00:00 UTC)
     ├── HeadersTooLarge       431 headers_too_large
     ├── ProviderError         500 provider_error
-    └── LimiterUnavailable    503 limiter_unavailable
+    ├── LimiterUnavailable    503 limiter_unavailable
+    └── CallsUnavailable      503 calls_unavailable   (brokered: Redis holding call state down)
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ class LimiterUnavailable(GatewayError):
     error_code = "limiter_unavailable"
 
 
+class CallsUnavailable(GatewayError):
+    status_code = 503
+    error_code = "calls_unavailable"
+
+
 ERROR_CODES: dict[str, type[GatewayError]] = {
     cls.error_code: cls
     for cls in (
@@ -119,6 +125,7 @@ ERROR_CODES: dict[str, type[GatewayError]] = {
         RateLimited,
         HeadersTooLarge,
         ProviderError,
+        CallsUnavailable,  # before LimiterUnavailable: a bare 503 keeps that code
         LimiterUnavailable,
     )
 }

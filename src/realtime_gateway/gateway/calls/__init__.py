@@ -10,7 +10,15 @@ the calls the gateway created with them, in Redis (shared by replicas) or in pro
     CallStore.end(tenant, call_id, reason, ended_at) -> CallRecord | None (first end wins)
     CallStore.add_usage(tenant, call_id, audio_seconds, tokens)
 
-`build_call_state(settings)` picks the backends.
+`build_call_state(settings)` picks the backends. The rest of brokered mode:
+
+    broker      which calls are brokered; mint a token; create, read and end calls
+    offer       the caller's SDP offer (raw or the SDK's multipart), checked
+    wire        the upstream request per wire (Realtime GA multipart, Live JSON); CallPolicy
+    upstream    create and hang up at the provider with the provider key (CallUpstream)
+    http        the HTTP client for that (AiohttpCallTransport, the CallTransport seam)
+    guard       Redis failures as 503 calls_unavailable
+    page        the operator page with the allowed Live models
 """
 
 from __future__ import annotations

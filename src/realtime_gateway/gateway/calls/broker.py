@@ -3,12 +3,14 @@ at the provider with a redeemed token, and the access rules for reading and endi
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal, cast
+from urllib.parse import urlsplit
 
 from realtime_gateway.gateway.auth import Authenticator, bearer_token
 from realtime_gateway.gateway.body import SessionRequest
@@ -17,7 +19,7 @@ from realtime_gateway.gateway.calls.store import CallState
 from realtime_gateway.gateway.calls.tokens import mint_token, token_digest, token_tenant
 from realtime_gateway.gateway.calls.upstream import CallUpstream
 from realtime_gateway.gateway.calls.wire import CallPolicy
-from realtime_gateway.gateway.errors import NotFound, Unauthorized
+from realtime_gateway.gateway.errors import CallsUnavailable, NotFound, ProviderError, Unauthorized
 from realtime_gateway.gateway.leash.service import Leash
 from realtime_gateway.gateway.leash.types import EndedReason
 from realtime_gateway.gateway.providers import MintedSession
@@ -62,6 +64,11 @@ class Broker:
         mode = self._tenant_modes.get(tenant, self._default_mode)
         return "brokered" if mode == "brokered" else "direct"
 
+    def call_location(self, call_id: str) -> str:
+        """`Location` of a created call, under `GATEWAY_PUBLIC_URL`'s path prefix if it has one."""
+        prefix = urlsplit(self._public_url).path.rstrip("/") if self._public_url else ""
+        return f"{prefix}{CALLS_PATH}/{call_id}"
+
     def webrtc_url(self, request_base_url: str) -> str:
         """`<GATEWAY_PUBLIC_URL>/realtime_calls`; unset, the address the caller reached us at."""
         return (self._public_url or request_base_url.rstrip("/")) + CALLS_PATH
@@ -103,7 +110,8 @@ class Broker:
             created = await self.upstream.create(grant, sdp, self.policy_for(grant.tenant))
         except BaseException:
             if self.leash is not None:
-                await self.leash.release(grant.tenant, call_id)
+                with contextlib.suppress(Exception):  # the grace frees the slot otherwise
+                    await self.leash.release(grant.tenant, call_id)
             raise
         record = CallRecord(
             call_id=call_id,
@@ -117,7 +125,16 @@ class Broker:
             deadline=deadline,
             token_digest=token_digest(token),
         )
-        await self.state.calls.create(record)
+        try:
+            await self.state.calls.create(record)
+        except CallsUnavailable:
+            # Unrecorded, the call would run unseen: end it at the provider before refusing.
+            with contextlib.suppress(ProviderError):
+                await self.upstream.hang_up(record)
+            if self.leash is not None:
+                with contextlib.suppress(Exception):
+                    await self.leash.release(grant.tenant, call_id)
+            raise
         if self.leash is not None:
             await self.leash.attach(
                 grant.tenant, call_id, created.target.wire, created.provider_call_id

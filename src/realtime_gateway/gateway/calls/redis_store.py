@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from realtime_gateway.gateway.calls.guard import redis_guard
 from realtime_gateway.gateway.calls.records import CallRecord
 from realtime_gateway.gateway.calls.store import ENDED_RETENTION_SECONDS
 from realtime_gateway.gateway.redisconn import tenant_key
@@ -62,6 +63,10 @@ class RedisCallStore:
 
     async def create(self, record: CallRecord) -> None:
         key = self.call_key(record.tenant, record.call_id)
+        with redis_guard("create call"):
+            await self._create(key, record)
+
+    async def _create(self, key: str, record: CallRecord) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=record.to_fields())  # type: ignore[arg-type]
             # A live call's hash outlives its deadline by the retention, in case no one ends it.
@@ -71,10 +76,15 @@ class RedisCallStore:
             await pipe.execute()
 
     async def get(self, tenant: str, call_id: str) -> CallRecord | None:
-        raw = await self._redis.hgetall(self.call_key(tenant, call_id))
+        with redis_guard("get call"):
+            raw = await self._redis.hgetall(self.call_key(tenant, call_id))
         return CallRecord.from_fields(_decode(raw)) if raw else None
 
     async def list_live(self, tenant: str) -> list[CallRecord]:
+        with redis_guard("list calls"):
+            return await self._list_live(tenant)
+
+    async def _list_live(self, tenant: str) -> list[CallRecord]:
         ids = [_text(i) for i in await self._redis.zrange(self.live_key(tenant), 0, -1)]
         if not ids:
             return []
@@ -95,18 +105,21 @@ class RedisCallStore:
         return live
 
     async def end(self, tenant: str, call_id: str, reason: str, at: float) -> CallRecord | None:
-        raw = await self._end(
-            keys=[self.call_key(tenant, call_id), self.live_key(tenant)],
-            args=[call_id, reason, repr(at), ENDED_RETENTION_SECONDS],
-        )
+        with redis_guard("end call"):
+            raw = await self._end(
+                keys=[self.call_key(tenant, call_id), self.live_key(tenant)],
+                args=[call_id, reason, repr(at), ENDED_RETENTION_SECONDS],
+            )
         return CallRecord.from_fields(_decode(raw)) if raw else None
 
     async def add_usage(
         self, tenant: str, call_id: str, audio_seconds: float = 0.0, tokens: int = 0
     ) -> None:
-        await self._add_usage(
-            keys=[self.call_key(tenant, call_id)], args=[repr(float(audio_seconds)), int(tokens)]
-        )
+        with redis_guard("add usage"):
+            await self._add_usage(
+                keys=[self.call_key(tenant, call_id)],
+                args=[repr(float(audio_seconds)), int(tokens)],
+            )
 
     async def aclose(self) -> None:
         if self._owns_client:

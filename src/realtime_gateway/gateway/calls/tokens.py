@@ -17,6 +17,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from realtime_gateway.gateway.calls.guard import redis_guard
 from realtime_gateway.gateway.calls.records import CallGrant
 from realtime_gateway.gateway.redisconn import tenant_key
 
@@ -93,13 +94,15 @@ class RedisTokenStore:
         if key is None:
             raise ValueError("not a call token")
         ttl_ms = max(1, int((grant.expires_at - time.time()) * 1000))
-        await self._redis.set(key, grant.to_json(), px=ttl_ms)
+        with redis_guard("put token"):
+            await self._redis.set(key, grant.to_json(), px=ttl_ms)
 
     async def redeem(self, token: str) -> CallGrant | None:
         key = self.key(token)
         if key is None:
             return None
-        raw = await self._redis.getdel(key)
+        with redis_guard("redeem token"):
+            raw = await self._redis.getdel(key)
         if raw is None:
             return None
         grant = CallGrant.from_json(raw)

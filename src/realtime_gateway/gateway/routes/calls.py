@@ -3,6 +3,7 @@ view of its calls (`GET`, `DELETE`, with the tenant credential or the creating c
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -80,12 +81,19 @@ async def create_call(request: Request, runtime: RuntimeDep) -> Response:
     settings = runtime.settings
     raw = await read_body(request, settings.max_offer_bytes, settings.body_timeout)
     sdp = parse_offer(request.headers.get("content-type", ""), raw)
+    started = time.perf_counter()
     record, answer = await runtime.broker.create_call(token, sdp)
+    # How long the provider's side took, so a slow call start can be placed (W3C Server-Timing).
+    timing = f"broker;dur={(time.perf_counter() - started) * 1000:.1f}"
     return Response(
         answer,
         status_code=201,
         media_type="application/sdp",
-        headers={"Location": f"/realtime_calls/{record.call_id}", **NO_STORE},
+        headers={
+            "Location": runtime.broker.call_location(record.call_id),
+            "Server-Timing": timing,
+            **NO_STORE,
+        },
     )
 
 

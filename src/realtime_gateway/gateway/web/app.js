@@ -2,7 +2,7 @@
 
 import { Call } from "./call.js";
 import { CallError } from "./errors.js";
-import { callMode } from "./gateway.js";
+import { callMode } from "./brokered.js";
 import { ENDED_REASONS } from "./leash.js";
 import { fillForm, forgetSettings, loadSettings, readForm, saveSettings } from "./settings.js";
 
@@ -228,6 +228,11 @@ function updateTranscript(event) {
     if (typeof event.transcript === "string") transcriptLine(key, "model").textContent = event.transcript;
   } else if (type === "conversation.item.input_audio_transcription.completed") {
     transcriptLine(`user/${event.item_id ?? ""}`, "user").textContent = event.transcript ?? "";
+  } else if (type === "session.output_transcript.delta") {
+    // The Live API's one running transcript per side.
+    transcriptLine("live/model", "model").textContent += event.delta ?? "";
+  } else if (type === "session.input_transcript.delta") {
+    transcriptLine("live/user", "user").textContent += event.delta ?? "";
   } else {
     return;
   }

@@ -1,7 +1,8 @@
 // One realtime call: microphone, a freshly minted session, WebRTC with the provider, levels.
 
 import { CallError } from "./errors.js";
-import { brokeredCallUrl, endBrokeredCall, mintSession } from "./gateway.js";
+import { brokeredCallUrl, endBrokeredCall } from "./brokered.js";
+import { mintSession } from "./gateway.js";
 import { LeashWatch } from "./leash.js";
 import { LevelProbe } from "./levels.js";
 
