@@ -1,7 +1,8 @@
 """`python -m bench [--quick] [--only SECTION ...] [--variant V]`: every figure side by side.
 
 Sections: mint (overhead and saturation), limiter, audio (time to first audio in Chromium),
-memory (gateway RSS), brokered (brokered against direct mode: mints/s, first audio).
+memory (gateway RSS), brokered (brokered against direct mode: mints/s, first audio),
+leash (what the leash adds to a call's creation; the reaper's hang-up delay).
 Prints one `name=value [target ok|MISSED]` line per figure as it is
 measured, then a table of figures against targets. Benchmarks print; they never fail (exit 0).
 `--variant` serves the gateway with candidate hot-path changes (bench/variants.py);
@@ -22,7 +23,7 @@ from bench.mint import MintPlan, run_mint
 from bench.procs import Stack, rss_kb
 from bench.report import Report
 
-SECTIONS = ("mint", "limiter", "audio", "memory", "brokered")
+SECTIONS = ("mint", "limiter", "audio", "memory", "brokered", "leash")
 
 
 def plans(quick: bool) -> tuple[MintPlan, LimiterPlan, MemoryPlan, int]:
@@ -102,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
 
             quick = BrokeredPlan(rounds=1, block=2.0, audio_runs=3)
             run_brokered(stack, report, quick if args.quick else BrokeredPlan())
+        if "leash" in sections:
+            from bench.leash import LeashPlan, run_leash
+
+            leash_quick = LeashPlan(creations=300, reaped_calls=20)
+            run_leash(report, leash_quick if args.quick else LeashPlan(), stack.workdir)
     except Exception as error:  # a benchmark reports what it could, never a traceback wall
         print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         print(stack.logs_tail(), file=sys.stderr, flush=True)
