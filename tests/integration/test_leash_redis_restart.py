@@ -119,3 +119,45 @@ async def test_a_redis_restart_mid_call_loses_no_call_and_no_usage(
     assert state["ended_reason"] == "max_duration"
     assert stub.state.calls[-1].ended
     assert final["calls"] == 2
+
+
+async def test_with_redis_down_the_creating_replica_still_hangs_up_at_the_deadline(
+    gateway_factory: GatewayFactory, stub: RunningStub, durable_redis: DurableRedis
+) -> None:
+    gateway = gateway_factory(
+        **wired_to(
+            stub,
+            call_mode="brokered",
+            redis_url=durable_redis.url,
+            rate_limit="100/minute",
+            max_call_seconds=4,
+        )
+    )
+    body = {"model": "gpt-realtime", "voice": "verse"}
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+        minted = await http.post("/realtime_session", json=body, headers=gateway.auth())
+        token = minted.json()["session"]["client_secret"]["value"]
+        caller = await call_stub(gateway.url("/realtime_calls"), token, tone_seconds=0.2)
+        try:
+            assert caller.answer_response is not None
+            location = caller.answer_response.headers["location"]
+            [stub_call] = stub.state.calls
+            async with asyncio.timeout(WAIT):  # this replica watches its call
+                while stub_call.sidebands_attached < 1:
+                    await asyncio.sleep(0.05)
+            durable_redis.stop()
+            async with asyncio.timeout(WAIT):  # the in-process deadline, Redis still down
+                while not stub_call.ended:
+                    await asyncio.sleep(0.1)
+            assert durable_redis.process is not None and durable_redis.process.poll() is not None
+            durable_redis.start()
+            async with asyncio.timeout(WAIT):  # counted once Redis answers again
+                while (await http.get(location, headers=gateway.auth())).json()["status"] == "live":
+                    await asyncio.sleep(0.2)
+            state = (await http.get(location, headers=gateway.auth())).json()
+            usage = (await http.get("/usage", headers=gateway.auth())).json()["today"]
+        finally:
+            await caller.pc.close()
+    assert state["ended_reason"] == "max_duration"
+    assert stub_call.end_reason == "hangup"  # hung up by the gateway, not timed out at the stub
+    assert usage["calls"] == 1

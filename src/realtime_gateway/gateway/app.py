@@ -27,6 +27,7 @@ from realtime_gateway.gateway.calls.upstream import CallUpstream
 from realtime_gateway.gateway.errors import ERROR_CODES, GatewayError, InvalidRequest, documented
 from realtime_gateway.gateway.leash.service import Leash
 from realtime_gateway.gateway.leash.wiring import (
+    HeldRecords,
     call_policy_for,
     hang_up_through,
     record_ends_in,
@@ -101,10 +102,13 @@ def create_app(
             settings, build_call_state(settings), upstream, policy_for=call_policy_for(policies)
         )
         # The leash: every replica reaps due calls through the broker's provider adapter.
-        leash = Leash(settings, metrics, hang_up_through(broker), on_end=record_ends_in(broker))
+        held = HeldRecords()  # with Redis down, the calls this replica watches can still be named
+        leash = Leash(
+            settings, metrics, hang_up_through(broker, held), on_end=record_ends_in(broker)
+        )
         broker.leash = leash
         leash.start()
-        watching = start_watching(settings, leash, broker)
+        watching = start_watching(settings, leash, broker, held)
         runtime = Runtime(
             settings=settings,
             authenticator=authenticator,

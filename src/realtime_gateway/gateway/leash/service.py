@@ -32,6 +32,7 @@ from realtime_gateway.gateway.leash.types import (
     CallEnd,
     CallStatus,
     DayUsage,
+    DueCall,
     EndedReason,
     LeashStore,
 )
@@ -43,6 +44,7 @@ log = logging.getLogger("realtime_gateway.gateway.leash")
 
 OnEnd = Callable[[CallEnd], Awaitable[None]]
 USAGE_DAYS = 30
+OWN_DEADLINE_KEEP_SECONDS = 3600.0
 
 
 async def _nothing(end: CallEnd) -> None:
@@ -79,6 +81,10 @@ class Leash:
         # Calls admitted while Redis failed (mode `local`) live here, served by the same reaper.
         self._local = MemoryLeashStore(grace_seconds=grace_seconds)
         self._on_end = on_end
+        self._hang_up = hang_up
+        # Deadlines of the calls this replica admitted, kept in process for a Redis outage.
+        self._own: dict[tuple[str, str], float] = {}
+        self._hung_locally: set[tuple[str, str]] = set()
         self._interval = interval
         self._reapers = [
             Reaper(s, self.policies, hang_up, self._report, grace_seconds=grace_seconds)
@@ -89,8 +95,13 @@ class Leash:
         self.on_attach: Callable[[str, str], Awaitable[None]] | None = None
 
     async def _report(self, end: CallEnd) -> None:
+        self._forget(end.tenant, end.call_id)
         report_call_end(self.metrics, end)
         await self._on_end(end)
+
+    def _forget(self, tenant: str, call_id: str) -> None:
+        self._own.pop((tenant, call_id), None)
+        self._hung_locally.discard((tenant, call_id))
 
     async def _store_of(self, tenant: str, call_id: str) -> LeashStore:
         if self.store is not self._local and await self._local.status(tenant, call_id):
@@ -101,6 +112,7 @@ class Leash:
         policy = self.policies.for_tenant(tenant)
         try:
             admission = await self.store.admit(tenant, call_id, policy)
+            self._own[tenant, call_id] = admission.deadline
         except REDIS_FAILURES as error:
             log.warning(
                 "leash: store failed at admission; failure mode %r",
@@ -130,6 +142,7 @@ class Leash:
     async def release(self, tenant: str, call_id: str) -> None:
         store = await self._store_of(tenant, call_id)
         await store.release(tenant, call_id)
+        self._forget(tenant, call_id)
 
     async def add_usage(
         self,
@@ -160,6 +173,7 @@ class Leash:
         """Count the call's end once; None if it had already ended (or was never admitted)."""
         store = await self._store_of(tenant, call_id)
         end = await store.end(tenant, call_id, reason, audio_seconds)
+        self._forget(tenant, call_id)
         if end is not None:
             await self._report(end)
             self.metrics.set_active(tenant, await self._live_count(tenant))
@@ -203,10 +217,35 @@ class Leash:
                     await reaper.sweep()
                 except REDIS_FAILURES as error:
                     log.warning("leash reaper: store failed", extra={"error": type(error).__name__})
+                    if reaper is self._reapers[0]:
+                        await self._own_deadlines()
                 except Exception as error:  # one bad record must not stop the reaper
                     log.error("leash reaper: sweep failed", extra={"error": type(error).__name__})
             await self._refresh_active()
+            self._prune_own()
             await asyncio.sleep(self._interval)
+
+    def _prune_own(self) -> None:
+        """Calls ended elsewhere leave their in-process deadline behind: drop the long past."""
+        horizon = time.time() - OWN_DEADLINE_KEEP_SECONDS
+        for key, deadline in list(self._own.items()):
+            if deadline < horizon:
+                self._forget(*key)
+
+    async def _own_deadlines(self) -> None:
+        """Redis down: this replica still hangs up the calls it created at their deadline (once
+        each; the end is counted by whichever reaper claims the call when Redis is back)."""
+        now = time.time()
+        for key, deadline in list(self._own.items()):
+            if deadline > now or key in self._hung_locally:
+                continue
+            self._hung_locally.add(key)
+            due = DueCall(key[0], key[1], "max_duration", None, None, past_grace=False)
+            try:
+                await self._hang_up(due)
+            except Exception as error:  # the shared reaper retries once Redis answers
+                log.warning("in-process deadline: hang-up failed", extra={"error": str(error)})
+                self._hung_locally.discard(key)
 
     async def _refresh_active(self) -> None:
         with contextlib.suppress(*REDIS_FAILURES):

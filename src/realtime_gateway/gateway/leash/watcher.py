@@ -18,12 +18,16 @@ from typing import Any
 
 from realtime_gateway.gateway.calls.records import CallRecord
 from realtime_gateway.gateway.calls.store import CallStore
+from realtime_gateway.gateway.errors import CallsUnavailable
 from realtime_gateway.gateway.leash.lease import Leases
 from realtime_gateway.gateway.leash.service import Leash
 from realtime_gateway.gateway.leash.sideband import OpenSideband, SidebandDropped
 from realtime_gateway.gateway.redisconn import REDIS_FAILURES
 
 log = logging.getLogger("realtime_gateway.gateway.leash.watcher")
+
+# Redis failing, as the leash's store and the call store (which wraps it) report it.
+STORE_FAILURES: tuple[type[BaseException], ...] = (*REDIS_FAILURES, CallsUnavailable)
 
 DEFAULT_LEASE_SECONDS = 5.0
 DEFAULT_SCAN_INTERVAL = 0.5
@@ -54,7 +58,12 @@ class SidebandWatcher:
         self._lease_seconds = lease_seconds
         self._interval = interval
         self._held: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._records: dict[tuple[str, str], CallRecord] = {}
         self._task: asyncio.Task[None] | None = None
+
+    def record_of(self, tenant: str, call_id: str) -> CallRecord | None:
+        """The record of a call whose sideband this replica holds (known with Redis down)."""
+        return self._records.get((tenant, call_id))
 
     @property
     def held(self) -> set[tuple[str, str]]:
@@ -76,7 +85,7 @@ class SidebandWatcher:
 
     async def adopt(self, tenant: str, call_id: str) -> None:
         """The call this replica just created: attach to its sideband now (or let a scan)."""
-        with contextlib.suppress(*REDIS_FAILURES):
+        with contextlib.suppress(*STORE_FAILURES):
             record = await self._calls.get(tenant, call_id)
             if (
                 record is not None
@@ -89,6 +98,7 @@ class SidebandWatcher:
         if await self._leases.take(record.tenant, record.call_id):
             task = asyncio.create_task(self._hold(record), name=f"sideband-{record.call_id}")
             self._held[record.tenant, record.call_id] = task
+            self._records[record.tenant, record.call_id] = record
 
     async def _hold(self, record: CallRecord) -> None:
         key = (record.tenant, record.call_id)
@@ -112,13 +122,14 @@ class SidebandWatcher:
             )
         except SidebandDropped as error:
             log.warning("sideband dropped", extra={"call_id": record.call_id, "error": str(error)})
-        except REDIS_FAILURES as error:
+        except STORE_FAILURES as error:
             log.warning("sideband: store failed", extra={"error": type(error).__name__})
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
             self._held.pop(key, None)
+            self._records.pop(key, None)
             with contextlib.suppress(*REDIS_FAILURES):
                 await self._leases.let_go(record.tenant, record.call_id)
 
@@ -161,7 +172,7 @@ class SidebandWatcher:
         while True:
             try:
                 await self.scan()
-            except REDIS_FAILURES as error:
+            except STORE_FAILURES as error:
                 log.warning("sideband watcher: store failed", extra={"error": type(error).__name__})
             except Exception as error:  # one bad record must not stop the watcher
                 log.error("sideband watcher: scan failed", extra={"error": type(error).__name__})

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from realtime_gateway.gateway.calls.broker import Broker
+from realtime_gateway.gateway.calls.records import CallRecord
 from realtime_gateway.gateway.calls.wire import CallPolicy
+from realtime_gateway.gateway.errors import CallsUnavailable
 from realtime_gateway.gateway.leash.lease import Leases, MemoryLeases, RedisLeases
 from realtime_gateway.gateway.leash.policy import Policies
 from realtime_gateway.gateway.leash.reaper import HangUp
@@ -38,9 +40,25 @@ def call_policy_for(policies: Policies) -> Callable[[str], CallPolicy]:
     return policy_for
 
 
-def hang_up_through(broker: Broker) -> HangUp:
+class HeldRecords:
+    """The records of the calls whose sidebands this replica holds (set once the watcher
+    runs): with Redis down, the only way to name a call to the provider."""
+
+    def __init__(self) -> None:
+        self.watcher: SidebandWatcher | None = None
+
+    def get(self, tenant: str, call_id: str) -> CallRecord | None:
+        return self.watcher.record_of(tenant, call_id) if self.watcher else None
+
+
+def hang_up_through(broker: Broker, held: HeldRecords | None = None) -> HangUp:
     async def hang_up(due: DueCall) -> None:
-        record = await broker.state.calls.get(due.tenant, due.call_id)
+        try:
+            record = await broker.state.calls.get(due.tenant, due.call_id)
+        except CallsUnavailable:
+            record = held.get(due.tenant, due.call_id) if held else None
+            if record is None:
+                raise
         if record is not None and record.status == "live":
             await broker.upstream.hang_up(record)
 
@@ -76,7 +94,9 @@ class Watching:
             await self.client.aclose()
 
 
-def start_watching(settings: Settings, leash: Leash, broker: Broker) -> Watching:
+def start_watching(
+    settings: Settings, leash: Leash, broker: Broker, held: HeldRecords | None = None
+) -> Watching:
     """Hold the sideband of every live call this replica holds the lease of."""
     api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     sidebands = AiohttpSidebands(api_key, connect_timeout=settings.provider_timeout)
@@ -89,5 +109,7 @@ def start_watching(settings: Settings, leash: Leash, broker: Broker) -> Watching
         leases = RedisLeases(client, DEFAULT_LEASE_SECONDS)
     watcher = SidebandWatcher(leash, broker.state.calls, leases, sidebands.open)
     leash.on_attach = watcher.adopt
+    if held is not None:
+        held.watcher = watcher
     watcher.start()
     return Watching(watcher, sidebands, client)
