@@ -62,3 +62,17 @@ async def test_the_budget_resets_at_utc_midnight() -> None:
     await store.admit("acme", "call_b", policy)
     yesterday = (await store.usage("acme", 2))[1]
     assert (yesterday.calls, yesterday.audio_seconds) == (1, 60)
+
+
+async def test_ended_calls_are_forgotten_after_a_day() -> None:
+    clock = FakeClock(MIDNIGHT + 100)
+    store = MemoryLeashStore(clock=clock)
+    policy = TenantPolicy(max_concurrent_calls=5000)
+    for index in range(1001):
+        await store.admit("acme", f"call_{index}", policy)
+        await store.end("acme", f"call_{index}", "caller_hangup")
+    assert await store.status("acme", "call_0") is not None  # readable on the day
+    clock.now += 86401
+    await store.admit("acme", "call_next", policy)
+    assert await store.status("acme", "call_0") is None
+    assert (await store.usage("acme", 2))[1].calls == 1001  # the ledger keeps its count

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from realtime_gateway.gateway.errors import QuotaExceeded, TooManyCalls
 from realtime_gateway.gateway.leash.policy import TenantPolicy
 from realtime_gateway.gateway.leash.types import (
+    DAY_SECONDS,
     DEFAULT_GRACE_SECONDS,
     Admission,
     CallEnd,
@@ -23,6 +24,8 @@ from realtime_gateway.gateway.leash.types import (
     utc_day,
 )
 from realtime_gateway.gateway.ratelimit.types import Clock
+
+FORGET_CHECK_SIZE = 1000  # past this many records, admission sweeps out day-old ended ones
 
 
 @dataclass
@@ -40,6 +43,7 @@ class _Call:
     claim_reason: EndedReason | None = None
     seconds: float = 0.0
     reason: EndedReason | None = None
+    ended_at: float | None = None
 
 
 @dataclass
@@ -84,9 +88,17 @@ class MemoryLeashStore:
             if now >= self._calls[tenant, call_id].deadline + self._grace:
                 state.live.discard(call_id)
 
+    def _forget_ended(self, now: float) -> None:
+        # An ended call stays readable for a day, as in Redis; then it goes.
+        for key, call in list(self._calls.items()):
+            if call.ended_at is not None and call.ended_at < now - DAY_SECONDS:
+                del self._calls[key]
+
     async def admit(self, tenant: str, call_id: str, policy: TenantPolicy) -> Admission:
         now = self._clock()
         self._prune(tenant, now)
+        if len(self._calls) > FORGET_CHECK_SIZE:
+            self._forget_ended(now)
         state = self._tenants[tenant]
         if len(state.live) >= policy.max_concurrent_calls:
             raise TooManyCalls(
@@ -148,7 +160,7 @@ class MemoryLeashStore:
             int(1000 * (audio_seconds if audio_seconds is not None else self._used(call, now)))
             / 1000
         )
-        call.live, call.reason, call.seconds = False, reason, seconds
+        call.live, call.reason, call.seconds, call.ended_at = False, reason, seconds, now
         self._tenants[tenant].live.discard(call_id)
         day = self._tenants[tenant].ledger[utc_day(now)]
         day.calls += 1
