@@ -134,8 +134,11 @@ class Leash:
         return await self._local.live_count(tenant)
 
     async def attach(self, tenant: str, call_id: str, provider: str, provider_call: str) -> None:
-        store = await self._store_of(tenant, call_id)
-        await store.attach(tenant, call_id, provider, provider_call)
+        try:
+            store = await self._store_of(tenant, call_id)
+            await store.attach(tenant, call_id, provider, provider_call)
+        except REDIS_FAILURES as error:  # the call runs; its deadline is still kept here
+            log.warning("leash: could not name the upstream call", extra={"error": str(error)})
         if self.on_attach is not None:
             await self.on_attach(tenant, call_id)
 
