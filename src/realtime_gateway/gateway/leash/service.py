@@ -88,7 +88,9 @@ class Leash:
         self._interval = interval
         self._reapers = [
             Reaper(s, self.policies, hang_up, self._report, grace_seconds=grace_seconds)
-            for s in ((self.store,) if self.store is self._local else (self.store, self._local))
+            for s in (
+                (self.store,) if self.store.backend == "memory" else (self.store, self._local)
+            )
         ]
         self._task: asyncio.Task[None] | None = None
         # Set by the sideband watcher: a call this replica created is watched from here.
@@ -104,7 +106,7 @@ class Leash:
         self._hung_locally.discard((tenant, call_id))
 
     async def _store_of(self, tenant: str, call_id: str) -> LeashStore:
-        if self.store is not self._local and await self._local.status(tenant, call_id):
+        if self.store.backend != "memory" and await self._local.status(tenant, call_id):
             return self._local
         return self.store
 
@@ -125,8 +127,7 @@ class Leash:
                 now = time.time()
                 return Admission(tenant, call_id, now, now + policy.max_call_seconds)
             admission = await self._local.admit(tenant, call_id, policy)
-        self.metrics.set_active(tenant, await self._live_count(tenant))
-        return admission
+        return admission  # gateway_calls_active follows in the loop's next pass
 
     async def _live_count(self, tenant: str) -> int:
         with contextlib.suppress(*REDIS_FAILURES):
