@@ -3,8 +3,9 @@
 Sections: mint (overhead and saturation), limiter, audio (time to first audio in Chromium),
 memory (gateway RSS), headers (RSS and mint latency under a header attack), workers (mints/s with
 1 and 2 worker processes on Redis), brokered (brokered against direct mode: mints/s, first
-audio). Prints one `name=value [target ok|MISSED]` line per figure as it is measured, then a
-table of figures against targets. Benchmarks print; they never fail (exit 0).
+audio), leash (what the leash adds to a call's creation; the reaper's hang-up delay). Prints one
+`name=value [target ok|MISSED]` line per figure as it is measured, then a table of figures
+against targets. Benchmarks print; they never fail (exit 0).
 `--variant` serves the gateway with candidate hot-path changes (bench/variants.py);
 `python -m bench.profile` samples the gateway under load with py-spy.
 """
@@ -25,7 +26,7 @@ from bench.procs import Stack, rss_kb
 from bench.report import Report
 from bench.workers import WorkersPlan, run_workers
 
-SECTIONS = ("mint", "limiter", "audio", "memory", "headers", "workers", "brokered")
+SECTIONS = ("mint", "limiter", "audio", "memory", "headers", "workers", "brokered", "leash")
 
 
 def plans(quick: bool) -> tuple[MintPlan, LimiterPlan, MemoryPlan, int, WorkersPlan]:
@@ -111,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
 
             quick = BrokeredPlan(rounds=1, block=2.0, audio_runs=3)
             run_brokered(stack, report, quick if args.quick else BrokeredPlan())
+        if "leash" in sections:
+            from bench.leash import LeashPlan, run_leash
+
+            leash_quick = LeashPlan(creations=300, reaped_calls=20)
+            run_leash(report, leash_quick if args.quick else LeashPlan(), stack.workdir)
     except Exception as error:  # a benchmark reports what it could, never a traceback wall
         print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         print(stack.logs_tail(), file=sys.stderr, flush=True)

@@ -34,6 +34,7 @@ EVENTS_CHANNEL = "oai-events"
 AUDIBLE_DBFS = -50.0  # a received frame louder than this counts as "first audio"
 _REDACTED = "[redacted]"
 MAX_EVENT_TYPES = 256  # the first event of at most this many types is kept for wait_for_event
+CALL_TOKEN_PREFIX = "rtg_ct_"  # a gateway call token: the call is brokered by the gateway
 
 
 class Call:
@@ -72,6 +73,9 @@ class Call:
         self._secrets: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        # A brokered call's (gateway URL, call token); its view once ended (`ended_reason`, usage).
+        self._brokered: tuple[str, str] | None = None
+        self.ended_view: dict[str, Any] | None = None
 
     # -- setting up -----------------------------------------------------------------------------
 
@@ -98,10 +102,15 @@ class Call:
             self.session = session
             self._secrets.append(session.client_secret.value)
             try:
-                return await self._client.post_offer(session, offer)
+                answer, call_url = await self._client.post_offer_located(session, offer)
             except SdpRefusedError as error:
                 if error.status != 401 or attempt == 2:
                     raise
+            else:
+                token = session.client_secret.value
+                if call_url is not None and token.startswith(CALL_TOKEN_PREFIX):
+                    self._brokered = (call_url, token)
+                return answer
         raise AssertionError("unreachable")
 
     async def _wait_connected(self, timeout: float) -> None:
@@ -226,6 +235,8 @@ class Call:
         if self._closed:
             return
         self._closed = True
+        if self._brokered is not None:  # a brokered call: end it at the gateway, read why
+            self.ended_view = await self._client.end_call(*self._brokered)
         self.input_track.stop()
         for task in list(self._tasks):
             task.cancel()

@@ -89,12 +89,26 @@ def _summary(call: Call, recorded: Samples) -> str:
     def seconds(value: float | None) -> str:
         return "never" if value is None else f"{value:.2f} s"
 
-    return (
+    summary = (
         f"connected in {seconds(call.connected_after)}, "
         f"first audio after {seconds(call.first_audio_after)}, "
         f"recorded {recorded.size / SAMPLE_RATE:.2f} s, "
         f"output level {dbfs(recorded):.1f} dBFS"
     )
+    return summary + _ended(call.ended_view)
+
+
+def _ended(view: dict[str, Any] | None) -> str:
+    """A brokered call's end as the gateway recorded it: why, and the usage it counted."""
+    if view is None:
+        return ""
+    found = view.get("usage")
+    usage: dict[str, Any] = found if isinstance(found, dict) else {}
+    audio = usage.get("audio_seconds")
+    tokens = usage.get("tokens")
+    audio_text = f"{audio:.1f} s audio" if isinstance(audio, int | float) else "audio unknown"
+    tokens_text = f"{tokens} tokens" if isinstance(tokens, int) else "tokens unknown"
+    return f", ended: {view.get('ended_reason')}, usage {audio_text}, {tokens_text}"
 
 
 async def _record(call: Call, seconds: float) -> None:

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -141,6 +141,12 @@ class GatewayClient:
 
     async def post_offer(self, session: Session, offer_sdp: str) -> str:
         """POST the SDP offer to the provider with the session's secret; the answer SDP."""
+        answer, _ = await self.post_offer_located(session, offer_sdp)
+        return answer
+
+    async def post_offer_located(self, session: Session, offer_sdp: str) -> tuple[str, str | None]:
+        """As `post_offer`, with the absolute URL of the call the answer's `Location` names (a
+        brokered call at the gateway, which its call token may read and end), if any."""
         try:
             response = await self._http.post(
                 session.webrtc_url,
@@ -161,7 +167,21 @@ class GatewayClient:
                 f"provider answered the offer with {response.status_code}",
                 status=response.status_code,
             )
-        return response.text
+        location = response.headers.get("location")
+        call_url = str(httpx.URL(session.webrtc_url).join(location)) if location else None
+        return response.text, call_url
+
+    async def end_call(self, call_url: str, token: str) -> dict[str, Any] | None:
+        """Hang up a brokered call at the gateway with its call token; the gateway's view of
+        the ended call (`ended_reason`, `usage`), or None when it cannot be had."""
+        try:
+            response = await self._http.delete(
+                call_url, headers={"Authorization": f"Bearer {token}"}, timeout=self._timeout
+            )
+            view = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return view if isinstance(view, dict) else None
 
     @asynccontextmanager
     async def connect(

@@ -31,6 +31,14 @@ from realtime_gateway.gateway.errors import (
     error_code_for_status,
 )
 from realtime_gateway.gateway.internal_errors import InternalErrorMiddleware
+from realtime_gateway.gateway.leash.service import Leash
+from realtime_gateway.gateway.leash.wiring import (
+    HeldRecords,
+    call_policy_for,
+    hang_up_through,
+    record_ends_in,
+    start_watching,
+)
 from realtime_gateway.gateway.metrics_access import require_metrics_token
 from realtime_gateway.gateway.middleware import HeaderLimitMiddleware
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
@@ -38,6 +46,7 @@ from realtime_gateway.gateway.providers.transport import AiohttpTransport, Trans
 from realtime_gateway.gateway.ratelimit import Limiter, build_limiter
 from realtime_gateway.gateway.routes.calls import router as calls_router
 from realtime_gateway.gateway.routes.session import router as sessions_router
+from realtime_gateway.gateway.routes.usage import router as usage_router
 from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, build_rules
 from realtime_gateway.gateway.settings import Settings
 
@@ -87,6 +96,18 @@ def create_app(
         upstream = CallUpstream(
             call_transport or AiohttpCallTransport(), api_key, settings.provider_timeout
         )
+        policies = settings.policies()
+        broker = Broker(
+            settings, build_call_state(settings), upstream, policy_for=call_policy_for(policies)
+        )
+        # The leash: every replica reaps due calls through the broker's provider adapter.
+        held = HeldRecords()  # with Redis down, the calls this replica watches can still be named
+        leash = Leash(
+            settings, metrics, hang_up_through(broker, held), on_end=record_ends_in(broker)
+        )
+        broker.leash = leash
+        leash.start()
+        watching = start_watching(settings, leash, broker, held)
         runtime = Runtime(
             settings=settings,
             authenticator=authenticator,
@@ -94,12 +115,15 @@ def create_app(
             metrics=metrics,
             limiter=limiter or build_limiter(settings),
             transport=transport or AiohttpTransport(),
-            broker=Broker(settings, build_call_state(settings), upstream),
+            broker=broker,
+            leash=leash,
         )
         app.state.runtime = runtime
         try:
             yield
         finally:
+            await watching.aclose()
+            await leash.aclose()
             await runtime.broker.state.aclose()
             if call_transport is None:
                 await upstream.transport.aclose()
@@ -136,6 +160,7 @@ def create_app(
     app.add_middleware(InternalErrorMiddleware)  # outermost: nothing escapes unanswered
     app.include_router(sessions_router)
     app.include_router(calls_router)
+    app.include_router(usage_router)
     add_operational_routes(app, settings)
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
     return app

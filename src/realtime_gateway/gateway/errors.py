@@ -9,6 +9,8 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── RequestTimeout        408 request_timeout
     ├── PayloadTooLarge       413 payload_too_large
     ├── RateLimited           429 rate_limited        (+ Retry-After)
+    ├── TooManyCalls          429 too_many_calls      (the tenant's live-call cap)
+    ├── QuotaExceeded         429 quota_exceeded      (+ Retry-After to 00:00 UTC)
     ├── HeadersTooLarge       431 headers_too_large
     ├── ProviderError         500 provider_error
     │   └── ProviderUnavailable   (5xx, timeout, unreachable: the tenant's hit is refunded)
@@ -96,6 +98,21 @@ class RateLimited(GatewayError):
     error_code = "rate_limited"
 
 
+# -- the leash (gateway/leash/) ---------------------------------------------------------------
+class TooManyCalls(GatewayError):
+    status_code = 429
+    error_code = "too_many_calls"
+
+
+class QuotaExceeded(GatewayError):
+    status_code = 429
+    error_code = "quota_exceeded"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+
+
+# ---------------------------------------------------------------------------------------------
 class HeadersTooLarge(GatewayError):
     status_code = 431
     error_code = "headers_too_large"
@@ -137,6 +154,9 @@ ERROR_CODES: dict[str, type[GatewayError]] = {
         MethodNotAllowed,
         RequestTimeout,
         PayloadTooLarge,
+        # the leash's 429s before rate_limited, which stays the code of a bare 429 in app.py
+        TooManyCalls,
+        QuotaExceeded,
         RateLimited,
         HeadersTooLarge,
         ProviderError,

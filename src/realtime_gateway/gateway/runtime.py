@@ -14,6 +14,7 @@ from realtime_gateway.gateway.auth import Authenticator, Tenant
 from realtime_gateway.gateway.body import RequestRules
 from realtime_gateway.gateway.calls.broker import Broker
 from realtime_gateway.gateway.errors import Unauthorized
+from realtime_gateway.gateway.leash.service import Leash
 from realtime_gateway.gateway.observability.audit import SessionRecord, record_session
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.providers import UnknownWire, select_adapter
@@ -31,6 +32,7 @@ class Runtime:
     limiter: Limiter
     transport: Transport
     broker: Broker  # brokered calls (gateway/calls)
+    leash: Leash  # per-tenant call limits, reaper and ledger (gateway/leash)
 
 
 def build_rules(settings: Settings) -> RequestRules:

@@ -7,6 +7,7 @@ refuses insecure or incomplete combinations with one clear line before the serve
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from pathlib import Path
@@ -20,6 +21,13 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
+)
+
+from realtime_gateway.gateway.leash.policy import (
+    Policies,
+    TenantPolicyOverrides,
+    build_policies,
+    merge_overrides,
 )
 
 OPENAI_GA_ENDPOINT = "https://api.openai.com/v1/realtime/client_secrets"
@@ -125,6 +133,26 @@ class Settings(BaseSettings):
     tenant_call_modes: CommaList = Field(default_factory=list)
     public_url: str | None = None
     max_offer_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    # -- the leash (gateway/leash/): per-tenant call length, live-call cap, daily audio budget
+    max_call_seconds: int = Field(default=900, ge=1, le=86400)
+    max_concurrent_calls: int = Field(default=5, ge=1, le=100_000)
+    daily_audio_seconds: int | None = Field(default=None, ge=1)
+    tenant_policies: Annotated[dict[str, TenantPolicyOverrides], NoDecode] = Field(
+        default_factory=dict
+    )
+    tenants: Annotated[dict[str, TenantPolicyOverrides], NoDecode] = Field(default_factory=dict)
+
+    @field_validator("tenant_policies", "tenants", mode="before")
+    @classmethod
+    def _policies_are_json_objects(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"not a JSON object of tenant policies ({error.msg})") from None
+            if not isinstance(value, dict):
+                raise ValueError("not a JSON object of tenant policies")
+        return value
 
     _split = field_validator(
         "api_keys",
@@ -236,6 +264,15 @@ class Settings(BaseSettings):
             tenant.strip(): mode.strip()
             for tenant, _, mode in (item.partition("=") for item in self.tenant_call_modes)
         }
+
+    def policies(self) -> Policies:
+        """The leash's policy per tenant: `tenant_policies` (environment) over `[tenants.NAME]`."""
+        return build_policies(
+            max_call_seconds=self.max_call_seconds,
+            max_concurrent_calls=self.max_concurrent_calls,
+            daily_audio_seconds=self.daily_audio_seconds,
+            overrides=merge_overrides(self.tenants, self.tenant_policies),
+        )
 
     def validate_for_serving(self) -> None:
         """Refuse to serve an unsafe or useless configuration, in one line."""

@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import urlsplit
 
 from realtime_gateway.gateway.auth import Authenticator, bearer_token
@@ -20,6 +20,8 @@ from realtime_gateway.gateway.calls.tokens import mint_token, token_digest, toke
 from realtime_gateway.gateway.calls.upstream import CallUpstream
 from realtime_gateway.gateway.calls.wire import CallPolicy
 from realtime_gateway.gateway.errors import CallsUnavailable, NotFound, ProviderError, Unauthorized
+from realtime_gateway.gateway.leash.service import Leash
+from realtime_gateway.gateway.leash.types import EndedReason
 from realtime_gateway.gateway.providers import MintedSession
 from realtime_gateway.gateway.providers.live import is_live
 from realtime_gateway.gateway.settings import Settings
@@ -44,7 +46,9 @@ class Broker:
         policy_for: Callable[[str], CallPolicy] = no_policy,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`policy_for(tenant)` pins instructions and Live data-channel permissions."""
+        """`policy_for(tenant)` pins instructions and Live data-channel permissions; `leash`
+        (set after construction: its reaper hangs up through this broker) admits and ends calls."""
+        self.leash: Leash | None = None
         self.state = state
         self.upstream = upstream
         self.policy_for = policy_for
@@ -96,10 +100,21 @@ class Broker:
         grant = await self.state.tokens.redeem(token)
         if grant is None:
             raise Unauthorized("unknown, expired or already used call token")
-        created = await self.upstream.create(grant, sdp, self.policy_for(grant.tenant))
+        call_id = new_call_id()
         now = self._clock()
+        deadline = now + DEFAULT_MAX_CALL_SECONDS
+        if self.leash is not None:  # the leash's slot and deadline (429 when refused)
+            admission = await self.leash.admit(grant.tenant, call_id)
+            now, deadline = admission.started_at, admission.deadline
+        try:
+            created = await self.upstream.create(grant, sdp, self.policy_for(grant.tenant))
+        except BaseException:
+            if self.leash is not None:
+                with contextlib.suppress(Exception):  # the grace frees the slot otherwise
+                    await self.leash.release(grant.tenant, call_id)
+            raise
         record = CallRecord(
-            call_id=new_call_id(),
+            call_id=call_id,
             tenant=grant.tenant,
             provider_call_id=created.provider_call_id,
             wire=created.target.wire,
@@ -107,7 +122,7 @@ class Broker:
             model=grant.model,
             voice=grant.voice,
             started_at=now,
-            deadline=now + DEFAULT_MAX_CALL_SECONDS,
+            deadline=deadline,
             token_digest=token_digest(token),
         )
         try:
@@ -116,14 +131,27 @@ class Broker:
             # Unrecorded, the call would run unseen: end it at the provider before refusing.
             with contextlib.suppress(ProviderError):
                 await self.upstream.hang_up(record)
+            if self.leash is not None:
+                with contextlib.suppress(Exception):
+                    await self.leash.release(grant.tenant, call_id)
             raise
+        if self.leash is not None:
+            await self.leash.attach(
+                grant.tenant, call_id, created.target.wire, created.provider_call_id
+            )
         return record, created.answer_sdp
 
     async def end_call(self, record: CallRecord, reason: str) -> CallRecord:
         """Hang up at the provider, then record the end (the first end wins; a call already
         ended is answered as it stands)."""
         if record.status == "live":
+            if self.leash is not None:
+                await self.leash.mark_ending(
+                    record.tenant, record.call_id, cast(EndedReason, reason)
+                )
             await self.upstream.hang_up(record)
+            if self.leash is not None:  # counts the end once; the call record follows it
+                await self.leash.end(record.tenant, record.call_id, cast(EndedReason, reason))
             ended = await self.state.calls.end(record.tenant, record.call_id, reason, self._clock())
             if ended is not None:
                 return ended

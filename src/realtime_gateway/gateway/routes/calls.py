@@ -115,7 +115,9 @@ async def list_calls(tenant: TenantDep, runtime: RuntimeDep) -> JSONResponse:
 )
 async def get_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
     record = await _call(request, runtime)
-    return JSONResponse(record.to_public(), headers=NO_STORE)
+    body = record.to_public()
+    body.update(await runtime.leash.view(record.tenant, record.call_id))  # the leash's figures
+    return JSONResponse(body, headers=NO_STORE)
 
 
 @router.delete(

@@ -3,6 +3,7 @@
 import { Call } from "./call.js";
 import { CallError } from "./errors.js";
 import { callMode } from "./brokered.js";
+import { ENDED_REASONS } from "./leash.js";
 import { fillForm, forgetSettings, loadSettings, readForm, saveSettings } from "./settings.js";
 
 const MAX_LOG_ENTRIES = 300;
@@ -25,6 +26,8 @@ const ui = {
   connected: $("connected-ms"),
   sessionId: $("session-id"),
   callMode: $("call-mode"),
+  timeLeft: $("time-left"),
+  budgetLeft: $("budget-left"),
   microphone: $("microphone-state"),
   audio: $("remote-audio"),
   transcript: $("transcript"),
@@ -42,7 +45,10 @@ const status = {
   peakOutputLevel: 0,
   peakInputLevel: 0,
   eventCount: 0,
+  endedReason: null,
 };
+let leashFigures = null;
+let leashTimer = null;
 let call = null;
 let countdownTimer = null;
 let callStartedAt = 0;
@@ -56,6 +62,7 @@ Object.defineProperty(window, "realtimeGateway", {
     get errorCode() { return status.errorCode; },
     get sessionId() { return status.sessionId; },
     get callMode() { return status.callMode; },
+    get endedReason() { return status.endedReason; },
     get firstAudioMs() { return status.firstAudioMs; },
     get connectedMs() { return status.connectedMs; },
     get peakOutputLevel() { return status.peakOutputLevel; },
@@ -149,7 +156,28 @@ function startCountdown(seconds) {
   countdownTimer = setInterval(tick, 1000);
 }
 
+// The leash's figures tick between the gateway's answers: time to the deadline, budget left.
+function showLeash() {
+  if (!leashFigures) return;
+  const elapsed = (Date.now() - leashFigures.readAt) / 1000;
+  const left = Math.max(0, Math.ceil((leashFigures.deadline - Date.now()) / 1000));
+  ui.timeLeft.textContent = `${left} s`;
+  const budget = leashFigures.budgetLeft;
+  ui.budgetLeft.textContent =
+    budget === null ? "no limit" : `${Math.max(0, Math.floor(budget - elapsed))} s`;
+}
+
+function stopLeash() {
+  clearInterval(leashTimer);
+  leashTimer = null;
+  leashFigures = null;
+}
+
 function resetReadouts() {
+  stopLeash();
+  status.endedReason = null;
+  ui.timeLeft.textContent = "–";
+  ui.budgetLeft.textContent = "–";
   status.firstAudioMs = null;
   status.connectedMs = null;
   status.peakOutputLevel = 0;
@@ -271,6 +299,7 @@ function showMicrophone() {
 function endCall() {
   if (call) call.hangUp();
   call = null;
+  stopLeash();
   showMicrophone();
 }
 
@@ -320,6 +349,19 @@ async function startCall(clickedAt) {
       onMicrophone: (stream) => {
         microphoneTracks = stream.getTracks();
         showMicrophone();
+      },
+      onLeash: (figures) => {
+        if (call !== thisCall) return;
+        leashFigures = figures;
+        showLeash();
+        if (leashTimer === null) leashTimer = setInterval(showLeash, 250);
+      },
+      onEnded: (reason) => {
+        if (call !== thisCall) return;
+        endCall();
+        status.endedReason = reason;
+        ui.timeLeft.textContent = "–";
+        setState("idle", `ended: ${reason} (${ENDED_REASONS[reason] ?? "the gateway ended the call"}).`);
       },
       onDrop: (error) => {
         if (call !== thisCall) return;

@@ -3,6 +3,7 @@
 import { CallError } from "./errors.js";
 import { brokeredCallUrl, endBrokeredCall } from "./brokered.js";
 import { mintSession } from "./gateway.js";
+import { LeashWatch } from "./leash.js";
 import { LevelProbe } from "./levels.js";
 
 const ICE_GATHERING_LIMIT_MS = 3000;
@@ -154,6 +155,7 @@ export class Call {
     this.firstAudioMs = null;
     this.ended = false;
     this.brokered = null; // { url, token } of a brokered call, to end it at the gateway
+    this.leash = null; // a brokered call's deadline, budget and end, read from the gateway
   }
 
   async start() {
@@ -195,9 +197,7 @@ export class Call {
       { once: true },
     );
     pc.addEventListener("connectionstatechange", () => {
-      if (pc.connectionState === "failed" && !this.ended) {
-        this.hooks.onDrop(new CallError("webrtc_failed", "The WebRTC connection was lost."));
-      }
+      if (pc.connectionState === "failed" && !this.ended) this.connectionLost();
     });
     const offerReady = (async () => {
       await pc.setLocalDescription(await pc.createOffer());
@@ -241,6 +241,21 @@ export class Call {
     this.checkNotEnded();
     this.mark("connected");
     this.hooks.onState("connected", "Connected. Speak to the model.");
+    if (this.brokered) {
+      this.leash = new LeashWatch(this.brokered.url, this.brokered.token, {
+        onFigures: (figures) => this.hooks.onLeash(figures),
+        onEnded: (reason) => this.hooks.onEnded(reason),
+      });
+      this.leash.start();
+    }
+  }
+
+  // A dropped brokered call may have been ended by the gateway: say why, if so.
+  async connectionLost() {
+    if (this.leash && (await this.leash.poll())) return;
+    if (!this.ended) {
+      this.hooks.onDrop(new CallError("webrtc_failed", "The WebRTC connection was lost."));
+    }
   }
 
   // Phases as User Timing marks ("rtg:<phase>", ms after the click in `detail`): visible in
@@ -290,6 +305,7 @@ export class Call {
     if (this.ended) return;
     this.ended = true;
     this.abort.abort();
+    if (this.leash) this.leash.stop();
     if (this.brokered) endBrokeredCall(this.brokered.url, this.brokered.token);
     clearInterval(this.levelTimer);
     if (this.channel) this.channel.close();

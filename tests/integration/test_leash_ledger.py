@@ -1,0 +1,105 @@
+"""The leash's ledger as the operator reads it: `GET /usage` (tenant credential), one audit line
+per call end, and the call metrics; a real gateway and a real redis-server, with a second
+"replica" (its own store on the same Redis) admitting the calls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from realtime_gateway.gateway.leash.policy import TenantPolicy
+from realtime_gateway.gateway.leash.redis_store import RedisLeashStore
+from realtime_gateway.gateway.observability.logs import AUDIT_LOGGER
+from tests.fixtures.gateway import GatewayFactory
+
+WAIT = 15.0
+
+
+@pytest.fixture
+async def replica(redis_url: str) -> AsyncIterator[RedisLeashStore]:
+    store = RedisLeashStore(redis_url)
+    yield store
+    await store.aclose()
+
+
+class AuditLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def audit_lines() -> Iterator[AuditLines]:
+    handler = AuditLines()
+    logger = logging.getLogger(AUDIT_LOGGER)
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+async def test_usage_shows_today_and_the_last_30_days(
+    gateway_factory: GatewayFactory, redis_url: str, replica: RedisLeashStore
+) -> None:
+    gateway = gateway_factory(redis_url=redis_url, daily_audio_seconds=600)
+    for audio, tokens in ((12.5, 100), (30.0, 250)):
+        call_id = "call_" + secrets.token_hex(8)
+        await replica.admit("acme", call_id, TenantPolicy(daily_audio_seconds=600))
+        await replica.add_usage("acme", call_id, audio_seconds=audio, tokens_out=tokens)
+        await replica.end("acme", call_id, "caller_hangup")
+    async with httpx.AsyncClient(base_url=gateway.base_url) as http:
+        answer = await http.get("/usage", headers=gateway.auth())
+        other = await http.get("/usage", headers=gateway.auth(gateway.other_tenant_key))
+        refused = await http.get("/usage")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["tenant"] == "acme"
+    assert body["today"]["calls"] == 2
+    assert body["today"]["audio_seconds"] == 42.5
+    assert body["today"]["tokens"] == {"input": 0, "output": 350}
+    assert len(body["days"]) == 30 and body["days"][0] == body["today"]
+    assert all(day["calls"] == 0 for day in body["days"][1:])
+    assert body["limits"]["daily_audio_seconds"] == 600
+    assert body["audio_seconds_left"] == 557.5
+    assert other.json()["today"]["calls"] == 0  # a tenant sees its own ledger only
+    assert refused.status_code == 401
+    assert refused.json()["error_code"] == "unauthorized"
+
+
+async def test_a_replicas_call_past_its_deadline_is_ended_audited_and_counted_once(
+    gateway_factory: GatewayFactory,
+    redis_url: str,
+    replica: RedisLeashStore,
+    audit_lines: AuditLines,
+) -> None:
+    gateway = gateway_factory(redis_url=redis_url, max_call_seconds=1)
+    call_id = "call_" + secrets.token_hex(8)
+    await replica.admit("acme", call_id, TenantPolicy(max_call_seconds=1))
+    await replica.add_usage("acme", call_id, tokens_in=7, tokens_out=9)
+    async with httpx.AsyncClient(base_url=gateway.base_url) as http:
+        async with asyncio.timeout(WAIT):
+            while (await http.get("/usage", headers=gateway.auth())).json()["today"]["calls"] < 1:
+                await asyncio.sleep(0.1)
+        metrics = (await http.get("/metrics")).text
+    assert await replica.end("acme", call_id, "caller_hangup") is None  # already counted
+    ended = [r for r in audit_lines.records if getattr(r, "event", None) == "call.ended"]
+    assert len(ended) == 1
+    line = ended[0]
+    assert (line.tenant, line.call_id, line.reason) == ("acme", call_id, "max_duration")  # type: ignore[attr-defined]
+    assert (line.tokens_in, line.tokens_out) == (7, 9)  # type: ignore[attr-defined]
+    assert line.seconds >= 1  # type: ignore[attr-defined]
+    assert 'gateway_calls_ended_total{reason="max_duration"} 1.0' in metrics
+    assert re.search(r'gateway_call_tokens_total\{kind="output",tenant="acme"\} 9\.0', metrics)
+    assert re.search(r'gateway_call_seconds_total\{tenant="acme"\} [1-9]', metrics)
+    assert 'gateway_calls_active{tenant="acme"}' in metrics
