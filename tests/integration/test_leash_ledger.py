@@ -91,7 +91,7 @@ async def test_a_replicas_call_past_its_deadline_is_ended_audited_and_counted_on
         async with asyncio.timeout(WAIT):
             while (await http.get("/usage", headers=gateway.auth())).json()["today"]["calls"] < 1:
                 await asyncio.sleep(0.1)
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get("/metrics", headers=gateway.metrics_auth())).text
     assert await replica.end("acme", call_id, "caller_hangup") is None  # already counted
     ended = [r for r in audit_lines.records if getattr(r, "event", None) == "call.ended"]
     assert len(ended) == 1

@@ -91,8 +91,12 @@ async def test_event_log_follows_the_newest_without_cutting_its_first_row(
 ) -> None:
     page = operator.page
     await page.set_viewport_size({"width": 1280, "height": 600})
+    # A reply is about twenty events; a log a third of its usual height must then scroll.
+    await page.add_init_script(
+        "addEventListener('DOMContentLoaded', () =>"
+        " { document.getElementById('event-log').style.maxHeight = '10rem'; })"
+    )
     await start_call_with_key(operator, gateway, gateway.tenant_key, until="connected")
-    # The stub's greeting sends a few dozen events: more than the log shows at once.
     await operator.wait_for(
         "(() => { const log = document.getElementById('event-log');"
         " return log.scrollHeight > log.clientHeight * 1.5; })()",
