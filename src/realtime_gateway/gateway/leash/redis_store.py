@@ -86,6 +86,9 @@ class RedisLeashStore:
 
     async def admit(self, tenant: str, call_id: str, policy: TenantPolicy) -> Admission:
         keep = policy.max_call_seconds + int(self._grace) + KEEP_ENDED_SECONDS
+        # Named to the reapers before the call exists: a replica killed right after admitting
+        # leaves a call every other replica's reaper already knows where to look for.
+        await self._client.zadd(TENANTS_KEY, {tenant: time.time()})
         reply = cast(
             list[Any],
             await self._admit(
@@ -109,7 +112,6 @@ class RedisLeashStore:
             raise TooManyCalls(
                 f"the tenant has {policy.max_concurrent_calls} live calls, its limit"
             )
-        await self._client.zadd(TENANTS_KEY, {tenant: time.time()})
         return Admission(
             tenant=tenant,
             call_id=call_id,
