@@ -37,6 +37,7 @@ from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.providers.transport import AiohttpTransport, Transport
 from realtime_gateway.gateway.ratelimit import Limiter, build_limiter
 from realtime_gateway.gateway.routes.calls import router as calls_router
+from realtime_gateway.gateway.routes.hot import hot_routes
 from realtime_gateway.gateway.routes.session import router as sessions_router
 from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, build_rules
 from realtime_gateway.gateway.settings import Settings
@@ -134,6 +135,8 @@ def create_app(
         )
     app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(InternalErrorMiddleware)  # outermost: nothing escapes unanswered
+    # Ahead of the routers: the hot routes answer, their FastAPI twins document them.
+    app.router.routes.extend(hot_routes())
     app.include_router(sessions_router)
     app.include_router(calls_router)
     add_operational_routes(app, settings)
