@@ -129,7 +129,7 @@ def test_adapter_bug_is_audited_and_counted_as_internal_error(
     app = create_app(settings, transport=FailingTransport(raise_adapter_bug))
     with serve_in_thread(app) as served:
         response = post_session(served.base_url)
-        metrics = httpx.get(served.base_url + "/metrics", timeout=5).text
+        metrics = app.state.runtime.metrics.render().decode()
     assert response.status_code == 500
     assert response.json() == {
         "error_code": "internal_error",
@@ -163,7 +163,7 @@ def test_a_bare_http_500_is_not_labelled_provider_error(settings: Settings, logs
     app = create_app(settings, transport=FailingTransport(raise_http_500))
     with serve_in_thread(app) as served:
         response = post_session(served.base_url)
-        metrics = httpx.get(served.base_url + "/metrics", timeout=5).text
+        metrics = app.state.runtime.metrics.render().decode()
     assert response.status_code == 500
     assert response.json()["error_code"] == "internal_error"
     assert metric(metrics, "gateway_sessions_total", outcome="provider_error") == 0
