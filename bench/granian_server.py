@@ -19,8 +19,9 @@ from realtime_gateway.gateway.settings import Settings
 
 
 async def serve_with_granian(app: Any, settings: Settings) -> None:
-    from granian.constants import HTTPModes, Interfaces, LogLevels
+    from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
+    from granian.log import LogLevels
     from granian.server.embed import Server
 
     server = Server(

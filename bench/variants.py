@@ -57,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(settings, transport=transport)
     print(f"gateway variant {','.join(variants)} on port {args.port}", file=sys.stderr, flush=True)
     if "granian" in variants:
-        import asyncio
+        import uvloop  # uvicorn's loop too (uvicorn[standard], loop "auto")
 
         from bench.granian_server import serve_with_granian
 
-        asyncio.run(serve_with_granian(app, settings))
+        uvloop.run(serve_with_granian(app, settings))
         return 0
     config = uvicorn_config(settings, app)
     if "unguarded" in variants or "h11" in variants:
