@@ -6,6 +6,8 @@ Variants (comma-separated):
                   only, no redirects) instead of aiohttp: the floor of what an upstream call costs.
   unguarded       uvicorn's plain httptools protocol, as before issue 16: no bound on the header
                   phase, no header timeout, no connection cap (to see what the guard prevents).
+  granian         granian's embedded server in place of uvicorn (bench/granian_server.py; granian
+                  from PyPI, for the bench only), the comparison issue 15 asks for.
   h11             uvicorn's h11 protocol with `h11_max_incomplete_event_size` as the header bound,
                   the alternative to the guarded httptools protocol (to see what it would cost).
 
@@ -19,7 +21,7 @@ import argparse
 import sys
 from typing import Any
 
-VARIANTS = ("lean-client", "unguarded", "h11")
+VARIANTS = ("lean-client", "unguarded", "h11", "granian")
 
 
 def parse_variants(text: str) -> list[str]:
@@ -54,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         transport = LeanClient()
     app = create_app(settings, transport=transport)
     print(f"gateway variant {','.join(variants)} on port {args.port}", file=sys.stderr, flush=True)
+    if "granian" in variants:
+        import uvloop  # uvicorn's loop too (uvicorn[standard], loop "auto")
+
+        from bench.granian_server import serve_with_granian
+
+        uvloop.run(serve_with_granian(app, settings))
+        return 0
     config = uvicorn_config(settings, app)
     if "unguarded" in variants or "h11" in variants:
         config = uvicorn.Config(

@@ -20,7 +20,7 @@ from realtime_gateway.gateway.app import create_app
 from realtime_gateway.gateway.observability.logs import AUDIT_LOGGER, configure_logging
 from realtime_gateway.gateway.providers.transport import UpstreamAnswer
 from realtime_gateway.gateway.settings import Settings
-from tests.fixtures.gateway import METRICS_TOKEN, TENANT_KEY, gateway_settings
+from tests.fixtures.gateway import TENANT_KEY, gateway_settings
 from tests.fixtures.servers import serve_in_thread
 
 ENDPOINT = "http://127.0.0.1:9/v1/realtime/client_secrets"  # never called: the seam answers
@@ -105,9 +105,6 @@ def logs(settings: Settings) -> Iterator[Logs]:
             logger.handlers, logger.propagate, logger.level = state[name]
 
 
-METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
-
-
 def metric(text: str, name: str, **labels: str) -> float:
     return sum(
         sample.value
@@ -132,7 +129,7 @@ def test_adapter_bug_is_audited_and_counted_as_internal_error(
     app = create_app(settings, transport=FailingTransport(raise_adapter_bug))
     with serve_in_thread(app) as served:
         response = post_session(served.base_url)
-        metrics = httpx.get(served.base_url + "/metrics", headers=METRICS_AUTH, timeout=5).text
+        metrics = app.state.runtime.metrics.render().decode()
     assert response.status_code == 500
     assert response.json() == {
         "error_code": "internal_error",
@@ -166,7 +163,7 @@ def test_a_bare_http_500_is_not_labelled_provider_error(settings: Settings, logs
     app = create_app(settings, transport=FailingTransport(raise_http_500))
     with serve_in_thread(app) as served:
         response = post_session(served.base_url)
-        metrics = httpx.get(served.base_url + "/metrics", headers=METRICS_AUTH, timeout=5).text
+        metrics = app.state.runtime.metrics.render().decode()
     assert response.status_code == 500
     assert response.json()["error_code"] == "internal_error"
     assert metric(metrics, "gateway_sessions_total", outcome="provider_error") == 0

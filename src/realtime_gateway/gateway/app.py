@@ -45,6 +45,7 @@ from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.providers.transport import AiohttpTransport, Transport
 from realtime_gateway.gateway.ratelimit import Limiter, build_limiter
 from realtime_gateway.gateway.routes.calls import router as calls_router
+from realtime_gateway.gateway.routes.hot import hot_routes
 from realtime_gateway.gateway.routes.session import router as sessions_router
 from realtime_gateway.gateway.routes.usage import router as usage_router
 from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, build_rules
@@ -158,6 +159,8 @@ def create_app(
         )
     app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(InternalErrorMiddleware)  # outermost: nothing escapes unanswered
+    # Ahead of the routers: the hot routes answer, their FastAPI twins document them.
+    app.router.routes.extend(hot_routes())
     app.include_router(sessions_router)
     app.include_router(calls_router)
     app.include_router(usage_router)

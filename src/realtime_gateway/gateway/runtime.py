@@ -51,9 +51,14 @@ def build_rules(settings: Settings) -> RequestRules:
     )
 
 
-async def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
+    """The app's runtime, for plain (non-FastAPI) routes such as `routes/hot.py`'s."""
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
 
 
 # Dependencies are `async def` on purpose: plain `def` ones run in FastAPI's thread pool, two

@@ -47,6 +47,8 @@ _NAME_PARTS = re.compile(r"[a-z0-9]+")
 _CACHED_LENGTH = 64
 
 
+# Every log line asks about the same few field names (the audit line on every mint): once each.
+@functools.lru_cache(maxsize=1024)
 def is_secret_field(name: str) -> bool:
     """`provider_api_key`, `access_token`, `X-Api-Key`, `clientSecret`: yes. `tokens`: no."""
     return any(

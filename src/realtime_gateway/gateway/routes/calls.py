@@ -15,7 +15,7 @@ from realtime_gateway.gateway.calls.records import CallRecord
 from realtime_gateway.gateway.calls.tokens import token_tenant
 from realtime_gateway.gateway.errors import Unauthorized, documented
 from realtime_gateway.gateway.routes.session import read_body
-from realtime_gateway.gateway.runtime import RuntimeDep, TenantDep
+from realtime_gateway.gateway.runtime import RuntimeDep, TenantDep, runtime_of
 
 router = APIRouter()
 
@@ -74,7 +74,9 @@ CALL_ID_PARAMETER: dict[str, Any] = {
         }
     },
 )
-async def create_call(request: Request, runtime: RuntimeDep) -> Response:
+async def create_call(request: Request) -> Response:
+    """A plain Starlette endpoint, served by `routes/hot.py` ahead of this documented route."""
+    runtime = runtime_of(request)
     token = bearer_token(request.headers.get("authorization"))
     if token_tenant(token) is None:
         raise Unauthorized("expected a call token from /realtime_session")

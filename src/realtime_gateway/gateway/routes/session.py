@@ -6,10 +6,12 @@ import asyncio
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 from starlette.exceptions import HTTPException  # FastAPI's subclasses it
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
+from realtime_gateway.gateway.auth import Tenant
 from realtime_gateway.gateway.body import (
     SessionRequest,
     SessionRequestSchema,
@@ -28,8 +30,10 @@ from realtime_gateway.gateway.errors import (
 from realtime_gateway.gateway.observability.audit import SessionRecord, record_session
 from realtime_gateway.gateway.providers import MintedSession, MintRequest, select_adapter
 from realtime_gateway.gateway.ratelimit import Decision
-from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, TenantDep
+from realtime_gateway.gateway.runtime import Runtime, authenticated_tenant, runtime_of
 
+# Documentation (and a correct fallback): `POST /realtime_session` is served by the plain
+# Starlette route in `routes/hot.py`, which the app puts ahead of this router's route.
 router = APIRouter()
 
 # nginx's status for "the client closed the request": audited, never sent.
@@ -81,7 +85,15 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
         }
     },
 )
-async def create_session(request: Request, tenant: TenantDep, runtime: RuntimeDep) -> JSONResponse:
+async def create_session(request: Request) -> JSONResponse:
+    """A plain Starlette endpoint: no FastAPI dependency resolution on the hot path."""
+    runtime = runtime_of(request)
+    tenant = await authenticated_tenant(request, runtime)
+    return await mint_for_tenant(request, tenant, runtime)
+
+
+async def mint_for_tenant(request: Request, tenant: Tenant, runtime: Runtime) -> JSONResponse:
+    """Body, limiter, mint (direct or brokered), in that order; every outcome audited."""
     started = time.perf_counter()
     session_request: SessionRequest | None = None
     outcome, status = "created", 200
