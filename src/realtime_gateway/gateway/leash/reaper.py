@@ -10,7 +10,6 @@ a dead provider never holds a tenant's slot.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -23,6 +22,7 @@ from realtime_gateway.gateway.leash.types import (
     LeashStore,
 )
 from realtime_gateway.gateway.redisconn import REDIS_FAILURES
+from realtime_gateway.gateway.tasks import cancel_and_wait, cancel_requested
 
 log = logging.getLogger("realtime_gateway.gateway.leash.reaper")
 
@@ -92,8 +92,8 @@ class Reaper:
         return end
 
     async def run(self) -> None:
-        """Sweep forever; a Redis outage is logged and waited out."""
-        while True:
+        """Sweep until stopped; a Redis outage is logged and waited out."""
+        while not cancel_requested():
             try:
                 await self.sweep()
             except REDIS_FAILURES as error:
@@ -104,8 +104,5 @@ class Reaper:
         self._task = asyncio.create_task(self.run(), name="leash-reaper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

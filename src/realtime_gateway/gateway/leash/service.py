@@ -39,6 +39,7 @@ from realtime_gateway.gateway.leash.types import (
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.redisconn import REDIS_FAILURES
 from realtime_gateway.gateway.settings import Settings
+from realtime_gateway.gateway.tasks import cancel_and_wait, cancel_requested
 
 log = logging.getLogger("realtime_gateway.gateway.leash")
 
@@ -218,7 +219,7 @@ class Leash:
         return body
 
     async def _loop(self) -> None:
-        while True:
+        while not cancel_requested():
             for reaper in self._reapers:
                 try:
                     await reaper.sweep()
@@ -263,9 +264,6 @@ class Leash:
         self._task = asyncio.create_task(self._loop(), name="leash")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._owns_store:
             await self.store.aclose()

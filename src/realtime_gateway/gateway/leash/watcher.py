@@ -23,6 +23,7 @@ from realtime_gateway.gateway.leash.lease import Leases
 from realtime_gateway.gateway.leash.service import Leash
 from realtime_gateway.gateway.leash.sideband import OpenSideband, SidebandDropped
 from realtime_gateway.gateway.redisconn import REDIS_FAILURES
+from realtime_gateway.gateway.tasks import cancel_and_wait, cancel_requested
 
 log = logging.getLogger("realtime_gateway.gateway.leash.watcher")
 
@@ -125,9 +126,7 @@ class SidebandWatcher:
         except STORE_FAILURES as error:
             log.warning("sideband: store failed", extra={"error": type(error).__name__})
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            await cancel_and_wait(renewing)
             self._held.pop(key, None)
             self._records.pop(key, None)
             with contextlib.suppress(*REDIS_FAILURES):
@@ -135,7 +134,7 @@ class SidebandWatcher:
 
     async def _renew(self, record: CallRecord) -> None:
         """Returns when the lease is lost."""
-        while True:
+        while not cancel_requested():
             await asyncio.sleep(self._lease_seconds / 3)
             try:
                 if not await self._leases.renew(record.tenant, record.call_id):
@@ -169,7 +168,7 @@ class SidebandWatcher:
         return final
 
     async def _loop(self) -> None:
-        while True:
+        while not cancel_requested():
             try:
                 await self.scan()
             except STORE_FAILURES as error:
@@ -183,7 +182,5 @@ class SidebandWatcher:
 
     async def aclose(self) -> None:
         tasks = [t for t in (self._task, *self._held.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*tasks)
         self._held.clear()
