@@ -31,6 +31,10 @@ FIGURES = [
     "workers_scaling_ratio",
     "mint_brokered_ratio",
     "first_audio_brokered_ratio",
+    "leash_creation_added_ms_p50",
+    "leash_creation_added_ms_p99",
+    "reaper_hang_up_delay_s_p50",
+    "reaper_hang_up_delay_s_p99",
 ]
 
 
