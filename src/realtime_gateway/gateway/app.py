@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from realtime_gateway import __version__
 from realtime_gateway.gateway.auth import Authenticator
@@ -40,12 +40,12 @@ from realtime_gateway.gateway.leash.wiring import (
     start_watching,
 )
 from realtime_gateway.gateway.metrics_access import require_metrics_token
-from realtime_gateway.gateway.middleware import HeaderLimitMiddleware
+from realtime_gateway.gateway.middleware import HeaderLimitMiddleware, cors_middleware
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.providers.transport import AiohttpTransport, Transport
 from realtime_gateway.gateway.ratelimit import Limiter, build_limiter
 from realtime_gateway.gateway.routes.calls import router as calls_router
-from realtime_gateway.gateway.routes.hot import hot_routes
+from realtime_gateway.gateway.routes.hot import hot_routes, is_hot
 from realtime_gateway.gateway.routes.session import router as sessions_router
 from realtime_gateway.gateway.routes.usage import router as usage_router
 from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, build_rules
@@ -75,6 +75,22 @@ async def on_http_error(request: Request, error: Exception) -> Response:
 
 async def on_validation_error(request: Request, error: Exception) -> Response:
     return await on_gateway_error(request, InvalidRequest("the request is not valid"))
+
+
+class GatewayApp(FastAPI):
+    """FastAPI, with the two hot routes (`routes/hot.py`) answered before its middleware
+    stack and router; their FastAPI twins stay for `/openapi.json` and `/docs`."""
+
+    def __init__(self, hot: ASGIApp, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hot = hot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_hot(scope):
+            scope["app"] = self  # as Starlette sets it: endpoints find the runtime through it
+            await self.hot(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -133,7 +149,8 @@ def create_app(
             if transport is None:
                 await runtime.transport.aclose()
 
-    app = FastAPI(
+    app = GatewayApp(
+        hot_routes(settings),
         title="Realtime Gateway",
         version=__version__,
         description="Mints short-lived realtime voice sessions; never hands out the provider key.",
@@ -149,18 +166,9 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["POST", "GET", "DELETE"],
-            # X-OpenAI-Agents-SDK: OpenAI's browser SDK posts its offer to webrtc_url with it.
-            allow_headers=["Authorization", "Content-Type", "X-OpenAI-Agents-SDK"],
-            expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After", "Location"],
-        )
+        app.add_middleware(cors_middleware, origins=settings.cors_origins)
     app.add_middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(InternalErrorMiddleware)  # outermost: nothing escapes unanswered
-    # Ahead of the routers: the hot routes answer, their FastAPI twins document them.
-    app.router.routes.extend(hot_routes())
     app.include_router(sessions_router)
     app.include_router(calls_router)
     app.include_router(usage_router)

@@ -11,7 +11,6 @@ requests past the keep-alive timeout; and answers 503 to connections beyond the 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import resource
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from realtime_gateway.gateway.errors import (
     HeadersTooLarge,
     RequestTimeout,
     ServerBusy,
+    error_json,
 )
 from realtime_gateway.gateway.settings import Settings
 
@@ -88,7 +88,7 @@ class GuardedConfig(uvicorn.Config):
 
 def raw_error_response(error: GatewayError) -> bytes:
     """The documented error body as a whole HTTP/1.1 answer that closes the connection."""
-    body = json.dumps(error.body()).encode()
+    body = error_json(error)
     head = (
         f"HTTP/1.1 {error.status_code} {HTTPStatus(error.status_code).phrase}\r\n"
         "content-type: application/json\r\n"

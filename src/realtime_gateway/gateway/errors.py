@@ -46,9 +46,14 @@ def error_body(error_code: str, message: str) -> dict[str, str]:
     return {"error_code": error_code, "message": message}
 
 
+def error_json(error: GatewayError) -> bytes:
+    """The error's body as sent, encoded as Starlette's `JSONResponse` encodes every other."""
+    return json.dumps(error.body(), ensure_ascii=False, separators=(",", ":")).encode()
+
+
 async def send_error(send: Send, error: GatewayError, *, close: bool = False) -> None:
-    """The error as a whole response, for ASGI middleware that answers before any route."""
-    body = json.dumps(error.body()).encode()
+    """The error as a whole response, for ASGI layers that answer without a `Response`."""
+    body = error_json(error)
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

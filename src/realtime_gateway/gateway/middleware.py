@@ -1,15 +1,32 @@
-"""Refuses requests whose headers are larger than the limit, before any route runs.
+"""The gateway's own ASGI layers: the header limit, and CORS as the gateway configures it.
 
 Under `serve` the connection guard (`connection_guard.py`) already cuts headers off while they
-arrive; this is the second line for any other server the app runs under (tests, embedding),
-which may only see the headers once they are complete.
+arrive; `HeaderLimitMiddleware` is the second line for any other server the app runs under
+(tests, embedding), which may only see the headers once they are complete.
 """
 
 from __future__ import annotations
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from realtime_gateway.gateway.errors import HeadersTooLarge, send_error
+
+CORS_METHODS = ["POST", "GET", "DELETE"]
+# X-OpenAI-Agents-SDK: OpenAI's browser SDK posts its offer to webrtc_url with it.
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "X-OpenAI-Agents-SDK"]
+CORS_EXPOSED_HEADERS = ["RateLimit", "RateLimit-Policy", "Retry-After", "Location"]
+
+
+def cors_middleware(app: ASGIApp, origins: list[str]) -> CORSMiddleware:
+    """CORS for the configured origins: the app's routes and the hot routes get the same."""
+    return CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_methods=CORS_METHODS,
+        allow_headers=CORS_REQUEST_HEADERS,
+        expose_headers=CORS_EXPOSED_HEADERS,
+    )
 
 
 class HeaderLimitMiddleware:

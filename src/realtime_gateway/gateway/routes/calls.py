@@ -75,7 +75,7 @@ CALL_ID_PARAMETER: dict[str, Any] = {
     },
 )
 async def create_call(request: Request) -> Response:
-    """A plain Starlette endpoint, served by `routes/hot.py` ahead of this documented route."""
+    """A plain Starlette endpoint, served by `routes/hot.py` before this documented route."""
     runtime = runtime_of(request)
     token = bearer_token(request.headers.get("authorization"))
     if token_tenant(token) is None:

@@ -32,8 +32,8 @@ from realtime_gateway.gateway.providers import MintedSession, MintRequest, selec
 from realtime_gateway.gateway.ratelimit import Decision
 from realtime_gateway.gateway.runtime import Runtime, authenticated_tenant, runtime_of
 
-# Documentation (and a correct fallback): `POST /realtime_session` is served by the plain
-# Starlette route in `routes/hot.py`, which the app puts ahead of this router's route.
+# Documentation (and a correct fallback): `POST /realtime_session` is served by `routes/hot.py`,
+# which the app calls before its middleware stack and this router.
 router = APIRouter()
 
 # nginx's status for "the client closed the request": audited, never sent.
