@@ -36,7 +36,7 @@ def plans(quick: bool) -> tuple[MintPlan, LimiterPlan, MemoryPlan, int, WorkersP
             LimiterPlan(memory_decisions=20_000, redis_decisions=2_000),
             MemoryPlan(mints=2_000, checkpoints=4),
             3,
-            WorkersPlan(rounds=1, warmup=0.5, block=2.0),
+            WorkersPlan(rounds=1, warmup=1, block=2),
         )
     return MintPlan(), LimiterPlan(), MemoryPlan(), 10, WorkersPlan()
 

@@ -167,6 +167,23 @@ def stub_service(port: int) -> Service:
     )
 
 
+def canned_upstream_service(port: int) -> Service:
+    """`bench/canned_upstream.py`: the same mint answer to every request, at little cost."""
+    return Service(
+        name="canned-upstream",
+        command=[
+            sys.executable,
+            "-m",
+            "bench.canned_upstream",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ],
+        port=port,
+    )
+
+
 def stub_ga_endpoint(stub_port: int) -> str:
     return f"http://{HOST}:{stub_port}/v1/realtime/client_secrets"
 

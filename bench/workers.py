@@ -1,16 +1,24 @@
 """Every core: mints/s at saturation through `serve --workers 1` and `serve --workers 2`, side by
-side, both sharing one redis-server (the limiter on every mint), against the same stub.
+side, both sharing one redis-server (the limiter on every mint).
 
-Blocks alternate (1, 2, 2, 1, ...) on a freshly started stub each; the scaling ratio is the
-median over rounds of each round's back-to-back pair. Where the machine has a core
+Two upstreams, one after the other:
+- `canned` (`bench/canned_upstream.py`, a few tens of microseconds per answer): what the
+  gateway's workers themselves make of the cores. The target applies here: with the stub as the
+  upstream, the stub's own CPU (about half a gateway's per mint) shares the same two cores and
+  caps any worker count.
+- `stub`: the whole offline stack, for context (`workers_stub_*`).
+
+Blocks alternate (1, 2, 2, 1, ...); with the stub, each on a freshly started stub. The scaling
+ratio is the median over rounds of each round's back-to-back pair. Where the machine has a core
 to spare beyond the workers, the gateway's processes are pinned to their own cores and the load
-generator, the stub and Redis to the others (`os.sched_setaffinity`); on a 2-core machine they
-cannot be kept apart, and the note says so.
+generator, the upstream and Redis to the others (`os.sched_setaffinity`); on a 2-core machine
+they cannot be kept apart, and the note says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import statistics
 from collections.abc import Iterator
@@ -18,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import run_loadgen
 from bench.procs import (
     HOST,
     Service,
     Stack,
+    canned_upstream_service,
     cpu_seconds,
     free_port,
     gateway_body,
@@ -31,6 +39,7 @@ from bench.procs import (
     tenant_keys,
 )
 from bench.report import Report, Target
+from bench.wrk import run_wrk
 
 WORKER_COUNTS = (1, 2)
 SCALING_TARGET = Target(">=", 1.6)
@@ -39,13 +48,13 @@ SCALING_TARGET = Target(">=", 1.6)
 @dataclass(frozen=True)
 class WorkersPlan:
     rounds: int = 5  # each round: one block per worker count, adjacent in time
-    warmup: float = 0.5
-    block: float = 2.0
+    warmup: int = 1  # seconds: wrk counts whole ones
+    block: int = 2
     connections: int = 32
 
 
-def workers_gateway(stub_port: int, redis_port: int, workers: int) -> Service:
-    service = gateway_service(free_port(), stub_port)
+def workers_gateway(upstream_port: int, redis_port: int, workers: int) -> Service:
+    service = gateway_service(free_port(), upstream_port)
     service.name = f"gateway-{workers}-workers"
     service.command += ["--workers", str(workers)]
     service.env["GATEWAY_REDIS_URL"] = f"redis://{HOST}:{redis_port}/0"
@@ -89,73 +98,119 @@ class Pinning:
             os.sched_setaffinity(0, before)
 
 
-def block(stack: Stack, gateway: Service, redis: Service, plan: WorkersPlan) -> dict[str, Any]:
-    stack.restart_stub()
+def block(
+    stack: Stack, upstream: Service, gateway: Service, redis: Service, plan: WorkersPlan
+) -> dict[str, Any]:
+    if upstream is stack.stub:
+        stack.restart_stub()  # an empty secret store for every block
     pids = process_tree(gateway.pid)
     pinning = Pinning.plan(max(WORKER_COUNTS))  # the same arrangement for every count
     generator: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if pinning is not None:
-        pinning.apply(pids, [stack.stub.pid, redis.pid])
+        pinning.apply(pids, [upstream.pid, redis.pid])
         generator = pinning.load_generator()
-    before = {pid: cpu_seconds(pid) for pid in pids}
+    url = f"http://{HOST}:{gateway.port}/realtime_session"
+    helpers = {"upstream": upstream.pid, "redis": redis.pid}
     with generator:
-        run = run_loadgen(
-            port=gateway.port,
-            path="/realtime_session",
-            tokens=tenant_keys(),
+        load = functools.partial(
+            run_wrk,
+            url=url,
+            token=tenant_keys()[0],
             body=gateway_body(),
             connections=plan.connections,
-            warmup=plan.warmup,
-            duration=plan.block,
         )
+        load(seconds=plan.warmup)  # connections open, pools filled, caches warm
+        before = {pid: cpu_seconds(pid) for pid in pids}
+        helpers_before = {name: cpu_seconds(pid) for name, pid in helpers.items()}
+        run = load(seconds=plan.block)
     used = {pid: cpu_seconds(pid) - before[pid] for pid in pids}
+    run["others_cpu_seconds"] = {
+        "wrk": run["cpu_seconds"],
+        **{name: cpu_seconds(pid) - helpers_before[name] for name, pid in helpers.items()},
+    }
     run["gateway_cpu_seconds"] = sum(used.values())
     run["worker_cpu_seconds"] = [used[pid] for pid in pids[1:]] or [used[pids[0]]]
-    run["wall_seconds"] = plan.warmup + plan.block
+    run["wall_seconds"] = run["seconds"]
     run["pinned"] = pinning is not None
     return run
 
 
 def run_workers(stack: Stack, report: Report, plan: WorkersPlan) -> None:
+    canned = canned_upstream_service(free_port())
+    canned.start(stack.workdir)
+    try:
+        measure(stack, canned, report, plan, prefix="workers", target=SCALING_TARGET)
+    finally:
+        canned.stop()
+    measure(stack, stack.stub, report, plan, prefix="workers_stub", target=None)
+
+
+def measure(
+    stack: Stack,
+    upstream: Service,
+    report: Report,
+    plan: WorkersPlan,
+    *,
+    prefix: str,
+    target: Target | None,
+) -> None:
     redis = redis_service(free_port())
     redis.start(stack.workdir, timeout=10.0)
     gateways: dict[int, Service] = {}
     try:
         for workers in WORKER_COUNTS:
-            gateways[workers] = workers_gateway(stack.stub.port, redis.port, workers)
+            gateways[workers] = workers_gateway(upstream.port, redis.port, workers)
             gateways[workers].start(stack.workdir)
         runs: dict[int, list[dict[str, Any]]] = {workers: [] for workers in WORKER_COUNTS}
         for round_index in range(plan.rounds):
             order = WORKER_COUNTS if round_index % 2 == 0 else WORKER_COUNTS[::-1]
             for workers in order:
-                runs[workers].append(block(stack, gateways[workers], redis, plan))
+                runs[workers].append(block(stack, upstream, gateways[workers], redis, plan))
     finally:
         for service in gateways.values():
             service.stop()
         redis.stop()
+    report_runs(runs, report, plan, prefix=prefix, target=target, upstream=upstream.name)
 
+
+def report_runs(
+    runs: dict[int, list[dict[str, Any]]],
+    report: Report,
+    plan: WorkersPlan,
+    *,
+    prefix: str,
+    target: Target | None,
+    upstream: str,
+) -> None:
     rates: dict[int, float] = {}
     cpu_per_mint: dict[int, float] = {}
+    all_errors = 0
     for workers, measured in runs.items():
         seconds = sum(run["seconds"] for run in measured)
         ok = sum(run["ok"] for run in measured)
         total = sum(run["total_completed"] for run in measured)
         rates[workers] = ok / seconds if seconds else float("nan")
         errors = sum(run["completed"] - run["ok"] + run["failures"] for run in measured)
+        all_errors += errors
         cpu = sum(run["gateway_cpu_seconds"] for run in measured)
         pinned = all(run["pinned"] for run in measured)
         report.add(
-            f"workers_{workers}_mints_per_s",
+            f"{prefix}_{workers}_mints_per_s",
             rates[workers],
-            note=f"closed loop, {plan.connections} connections, {seconds:.1f} s, "
-            f"{errors} errors, Redis limiter, "
+            note=f"{upstream} upstream, closed loop, {plan.connections} connections, "
+            f"{seconds:.1f} s, {errors} errors, Redis limiter, "
             + ("gateway pinned apart" if pinned else "not pinned apart: too few cores"),
         )
         cpu_per_mint[workers] = cpu / total * 1e6 if total else float("nan")
+        others = {
+            name: sum(run["others_cpu_seconds"][name] for run in measured) / total * 1e6
+            for name in measured[0]["others_cpu_seconds"]
+        }
         report.add(
-            f"workers_{workers}_gateway_cpu_us_per_mint",
+            f"{prefix}_{workers}_gateway_cpu_us_per_mint",
             cpu_per_mint[workers],
-            note="supervisor + workers",
+            note="supervisor + workers; sharing the cores, per mint: "
+            + ", ".join(f"{name} {us:.0f} us" for name, us in others.items()),
         )
         per_worker = [
             sum(shares)
@@ -163,12 +218,15 @@ def run_workers(stack: Stack, report: Report, plan: WorkersPlan) -> None:
         ]
         split = "/".join(f"{share / sum(per_worker):.0%}" for share in per_worker)
         report.add(
-            f"workers_{workers}_gateway_cores_busy",
+            f"{prefix}_{workers}_gateway_cores_busy",
             cpu / sum(run["wall_seconds"] for run in measured),
-            note=f"CPU seconds per second (warm-up included); split between workers {split}",
+            note=f"CPU seconds per second; split between workers {split}",
         )
     report.add(
-        "workers_cpu_per_mint_ratio",
+        f"{prefix}_errors", all_errors, Target("==", 0), note="non-200 or failed, all blocks"
+    )
+    report.add(
+        f"{prefix}_cpu_per_mint_ratio",
         cpu_per_mint[2] / cpu_per_mint[1],
         note="2 workers / 1: near 1 means N workers mint N times as fast given N free cores "
         "(this figure moves little with outside load, the mints/s ones a lot)",
@@ -180,11 +238,12 @@ def run_workers(stack: Stack, report: Report, plan: WorkersPlan) -> None:
         for one, two in zip(runs[1], runs[2], strict=True)
         if one["ok"]
     )
+    pairs = ", ".join(f"{ratio:.2f}" for ratio in per_round)
     report.add(
-        "workers_scaling_ratio",
+        f"{prefix}_scaling_ratio",
         statistics.median(per_round) if per_round else float("nan"),
-        SCALING_TARGET,
-        note=f"2 workers / 1 worker on {os.cpu_count()} CPUs, median of {len(per_round)} "
-        f"back-to-back pairs ({', '.join(f'{ratio:.2f}' for ratio in per_round)}); "
+        target,
+        note=f"2 workers / 1 worker on {os.cpu_count()} CPUs, {upstream} upstream, median of "
+        f"{len(per_round)} back-to-back pairs ({pairs}); "
         f"pooled {rates[2] / rates[1] if rates[1] else float('nan'):.2f}",
     )

@@ -29,6 +29,9 @@ FIGURES = [
     "workers_1_mints_per_s",
     "workers_2_mints_per_s",
     "workers_scaling_ratio",
+    "workers_errors",
+    "workers_stub_scaling_ratio",
+    "workers_stub_errors",
     "mint_brokered_ratio",
     "first_audio_brokered_ratio",
     "leash_creation_added_ms_p50",
@@ -54,4 +57,5 @@ def test_quick_bench_prints_every_figure() -> None:
         assert math.isfinite(float(values[name])), f"{name}={values[name]}"
     assert "skipped" not in result.stdout, result.stdout[-3000:]
     assert float(values["mint_errors"]) == 0
+    assert float(values["workers_errors"]) == float(values["workers_stub_errors"]) == 0
     assert float(values["redis_round_trips_per_decision"]) == 1
