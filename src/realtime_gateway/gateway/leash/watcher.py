@@ -104,14 +104,11 @@ class SidebandWatcher:
     async def _hold(self, record: CallRecord) -> None:
         key = (record.tenant, record.call_id)
         renewing = asyncio.create_task(self._renew(record))
+        reading = asyncio.create_task(self._read(record))
         final_seconds: float | None = None
         try:
-            reading = asyncio.create_task(self._read(record))
             done, _ = await asyncio.wait({reading, renewing}, return_when=asyncio.FIRST_COMPLETED)
             if reading not in done:  # the lease was lost: another replica holds the call now
-                reading.cancel()
-                with contextlib.suppress(asyncio.CancelledError, SidebandDropped):
-                    await reading
                 return
             final_seconds = reading.result()
             ended = await self._leash.end(
@@ -126,7 +123,9 @@ class SidebandWatcher:
         except STORE_FAILURES as error:
             log.warning("sideband: store failed", extra={"error": type(error).__name__})
         finally:
-            await cancel_and_wait(renewing)
+            # Lease lost, call ended, or this replica stopping: neither task outlives the hold
+            # (a reading left running would fail alone when the sideband closes at exit).
+            await cancel_and_wait(renewing, reading)
             self._held.pop(key, None)
             self._records.pop(key, None)
             with contextlib.suppress(*REDIS_FAILURES):
