@@ -294,6 +294,17 @@ async def test_waiting_for_a_connection_is_bounded_by_the_call_timeout() -> None
     assert server.connections == 1
 
 
+async def test_closed_transport_refuses_calls() -> None:
+    transport = Http1Transport()
+    async with raw_server() as server:
+        await post(transport, server.url)
+        await transport.aclose()
+        with pytest.raises(UpstreamUnreachable, match="closed"):
+            await post(transport, server.url)
+        await asyncio.wait_for(server.closed.wait(), 10)  # its kept-alive connection too
+    assert len(server.requests) == 1
+
+
 async def test_header_value_with_a_line_break_is_refused_before_anything_is_sent() -> None:
     transport = Http1Transport()
     async with raw_server() as server:

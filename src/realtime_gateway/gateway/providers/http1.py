@@ -18,7 +18,6 @@ import re
 import ssl
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
@@ -235,7 +234,9 @@ class _Connection(asyncio.Protocol):
 class _Pool:
     """Keep-alive connections to one origin: at most `limit` open; callers beyond wait."""
 
-    def __init__(self, origin: Origin, where: str, limit: int, ssl_context: Any) -> None:
+    def __init__(
+        self, origin: Origin, where: str, limit: int, ssl_context: ssl.SSLContext | None
+    ) -> None:
         self.origin = origin
         self.where = where
         self.limit = limit
@@ -244,9 +245,13 @@ class _Pool:
         self.idle: list[_Connection] = []
         self.members: set[_Connection] = set()
         self.waiters: deque[asyncio.Future[None]] = deque()
+        self.closed = False
 
     async def acquire(self, fresh: bool) -> _Connection:
+        woken = False
         while True:
+            if self.closed:
+                raise UpstreamUnreachable("the provider client is closed")
             if not fresh:
                 while self.idle:
                     connection = self.idle.pop()  # the most recently used: least likely stale
@@ -266,13 +271,17 @@ class _Pool:
                     self._wake()
                     raise
             waiter = asyncio.get_running_loop().create_future()
-            self.waiters.append(waiter)
+            if woken:  # woken, but a newcomer took the connection: keep the place in line
+                self.waiters.appendleft(waiter)
+            else:
+                self.waiters.append(waiter)
             try:
                 await waiter
             except BaseException:
                 if waiter.done() and not waiter.cancelled():
                     self._wake()  # woken, then cancelled: pass the turn on
                 raise
+            woken = True
 
     async def _connect(self) -> _Connection:
         scheme, host, port = self.origin
@@ -316,8 +325,11 @@ class _Pool:
                 return
 
     def close(self) -> None:
+        self.closed = True
         for connection in list(self.members):
             connection.close()
+        while self.waiters:  # each wakes, finds the pool closed and gives up
+            self._wake()
 
 
 class Http1Transport:
