@@ -375,6 +375,20 @@ async def test_tls_with_an_untrusted_certificate_is_unreachable(
     assert server.requests == []
 
 
+async def test_timeout_covers_a_tls_handshake_that_never_completes() -> None:
+    async def mute(exchange: Exchange) -> bool:
+        return True
+
+    transport = Http1Transport()
+    async with raw_server(mute) as server:  # accepts TCP, never speaks TLS
+        url = server.url.replace("http://", "https://")
+        with pytest.raises(UpstreamTimeout):
+            await post(transport, url, timeout=0.3)
+        await asyncio.wait_for(server.closed.wait(), 10)  # and the connection was let go
+        await transport.aclose()
+    assert server.requests == []
+
+
 def test_keep_alive_timeout_and_tls_on_uvloop(certificate: tuple[Path, Path]) -> None:
     """uvicorn runs the gateway on uvloop, whose transports are not asyncio's."""
 
