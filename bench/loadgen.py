@@ -44,7 +44,7 @@ def summarize_ms(samples: list[float]) -> dict[str, float]:
 
 class Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection with at most one request in flight; Content-Length
-    bodies only (all the stub and the gateway send). Also the lean client's connection."""
+    bodies only (all the stub and the gateway send)."""
 
     def __init__(self) -> None:
         self.transport: Any = None

@@ -1,9 +1,7 @@
 """The gateway with candidate hot-path changes applied through its seams, to measure them
-before anyone edits `src/`: `python -m bench --variant lean-client` serves the gateway from here.
+before anyone edits `src/`: `python -m bench --variant granian` serves the gateway from here.
 
 Variants (comma-separated):
-  lean-client     the provider call on a minimal keep-alive HTTP/1.1 pool over asyncio (http://
-                  only, no redirects) instead of aiohttp: the floor of what an upstream call costs.
   unguarded       uvicorn's plain httptools protocol, as before issue 16: no bound on the header
                   phase, no header timeout, no connection cap (to see what the guard prevents).
   granian         granian's embedded server in place of uvicorn (bench/granian_server.py; granian
@@ -12,16 +10,18 @@ Variants (comma-separated):
                   the alternative to the guarded httptools protocol (to see what it would cost).
 
 Adopted in src/ after measuring them here: `async def` dependencies (plain `def` ones ran in
-FastAPI's thread pool) and aiohttp in place of httpx for the provider call.
+FastAPI's thread pool), aiohttp in place of httpx for the provider call, then a keep-alive
+HTTP/1.1 client of the gateway's own in place of aiohttp (`gateway/providers/http1.py`). The
+`lean-client` variant that measured it (a bare http-only pool) is retired: the production client
+now costs the same per mint (README, "The provider client").
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-VARIANTS = ("lean-client", "unguarded", "h11", "granian")
+VARIANTS = ("unguarded", "h11", "granian")
 
 
 def parse_variants(text: str) -> list[str]:
@@ -49,12 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(None, host="127.0.0.1", port=args.port)
     settings.validate_for_serving()
     configure_logging(settings)
-    transport: Any = None
-    if "lean-client" in variants:
-        from bench.lean_client import LeanClient
-
-        transport = LeanClient()
-    app = create_app(settings, transport=transport)
+    app = create_app(settings)
     print(f"gateway variant {','.join(variants)} on port {args.port}", file=sys.stderr, flush=True)
     if "granian" in variants:
         import uvloop  # uvicorn's loop too (uvicorn[standard], loop "auto")

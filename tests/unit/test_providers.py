@@ -1,7 +1,7 @@
 """Provider adapters: the wire each one sends and how its answer is normalised.
 
 `Transport` is the seam: a scripted transport here (no monkeypatching); the integration tests
-run the same adapters over aiohttp against real servers.
+run the same adapters over the HTTP/1.1 transport against real servers.
 """
 
 from __future__ import annotations

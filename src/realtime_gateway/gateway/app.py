@@ -42,7 +42,8 @@ from realtime_gateway.gateway.leash.wiring import (
 from realtime_gateway.gateway.metrics_access import require_metrics_token
 from realtime_gateway.gateway.middleware import HeaderLimitMiddleware, cors_middleware
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
-from realtime_gateway.gateway.providers.transport import AiohttpTransport, Transport
+from realtime_gateway.gateway.providers.http1 import Http1Transport
+from realtime_gateway.gateway.providers.transport import Transport
 from realtime_gateway.gateway.ratelimit import Limiter, build_limiter
 from realtime_gateway.gateway.routes.calls import router as calls_router
 from realtime_gateway.gateway.routes.hot import hot_routes, is_hot
@@ -131,7 +132,7 @@ def create_app(
             rules=rules,
             metrics=metrics,
             limiter=limiter or build_limiter(settings),
-            transport=transport or AiohttpTransport(),
+            transport=transport or Http1Transport(),
             broker=broker,
             leash=leash,
         )

@@ -1,25 +1,20 @@
-"""The one pooled HTTP client the gateway calls providers with, behind a small seam.
+"""The seam between provider adapters and the HTTP client that reaches the provider.
 
-aiohttp, because the provider call is the gateway's hot path: measured in `bench/`, an httpx
-POST cost 0.6-1.5 ms of CPU against aiohttp's ~0.2 ms. Redirects are never followed, every
-call has a total timeout, and answers are read up to a size cap (counted while they arrive
-when they carry no Content-Length).
+`Transport` is what an adapter calls (`post_json`), `UpstreamAnswer` what it gets back, and
+`UpstreamTimeout` / `UpstreamUnreachable` the only two failures it has to handle. Minting goes
+through `providers/http1.py` (`Http1Transport`, the gateway's own keep-alive HTTP/1.1 client:
+the provider call is on the hot path); brokered calls through `calls/http.py` (aiohttp: they
+post multipart). Tests script a transport of their own. Every implementation follows the same
+rules: redirects never followed, one total timeout per call, answers capped at
+`MAX_ANSWER_BYTES` while they arrive, no header value in any message.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
-import yarl
-
-from realtime_gateway.reasons import describe
-
 MAX_ANSWER_BYTES = 1024 * 1024
-READ_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,65 +41,3 @@ class Transport(Protocol):
     ) -> UpstreamAnswer: ...
 
     async def aclose(self) -> None: ...
-
-
-@functools.lru_cache(maxsize=256)
-def _parsed(url: str) -> yarl.URL:
-    # Endpoints come from the allow-list, so the cache stays small; parsing each call is not free.
-    return yarl.URL(url)
-
-
-@functools.lru_cache(maxsize=16)
-def _total_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=seconds)
-
-
-async def _read_capped(content: aiohttp.StreamReader) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await content.read(READ_CHUNK_BYTES):
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise UpstreamUnreachable("answer over the size cap")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-class AiohttpTransport:
-    """Keep-alive connection pool shared by every request of the process."""
-
-    def __init__(self, max_connections: int = 200) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300),
-            trust_env=False,  # no proxy from the environment: the key goes where we say
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
-
-    async def post_json(
-        self, url: str, *, headers: dict[str, str], body: bytes, timeout: float
-    ) -> UpstreamAnswer:
-        try:
-            async with self._session.post(
-                _parsed(url),
-                data=body,
-                headers={**headers, "Content-Type": "application/json"},
-                allow_redirects=False,
-                timeout=_total_timeout(timeout),
-            ) as response:
-                declared = response.content_length
-                if declared is not None and declared > MAX_ANSWER_BYTES:
-                    raise UpstreamUnreachable("answer over the size cap")
-                if declared is None:
-                    # Chunked or read-to-close: count while reading, stop at the cap.
-                    payload = await _read_capped(response.content)
-                else:
-                    payload = await response.read()  # bounded by the length checked above
-                return UpstreamAnswer(response.status, payload)
-        except TimeoutError as error:
-            raise UpstreamTimeout(f"no whole answer within {timeout:g} s") from error
-        except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as error:
-            # aiohttp's messages name the host at most, never a header: the key stays out.
-            raise UpstreamUnreachable(describe(error)) from error
-
-    async def aclose(self) -> None:
-        await self._session.close()
