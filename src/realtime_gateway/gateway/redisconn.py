@@ -29,8 +29,8 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, RedisClusterException, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, RedisError
 
 if TYPE_CHECKING:
     from realtime_gateway.gateway.settings import Settings
@@ -57,6 +57,16 @@ REDIS_FAILURES: tuple[type[BaseException], ...] = (
     OSError,
     asyncio.TimeoutError,
 )
+
+
+def failure_reason(error: BaseException) -> str:
+    """A failure in a few words for `/readyz`: refused credentials or unreachable."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, AuthenticationError) or "NOAUTH" in str(seen):
+            return "redis refused the credentials (GATEWAY_REDIS_USERNAME / _PASSWORD)"
+        seen = seen.__cause__
+    return "redis unreachable"
 
 
 class RedisSettingsError(ValueError):
@@ -270,6 +280,9 @@ def _sentinel_client(nodes: tuple[tuple[str, int], ...], master: str, auth: Redi
         sentinel_kwargs={
             "socket_timeout": SOCKET_TIMEOUT,
             "socket_connect_timeout": SOCKET_TIMEOUT,
+            # The client asks the next sentinel itself; redis-py's default retry with backoff
+            # would hold each question about 7 s per sentinel that refuses or is down.
+            "retry": Retry(NoBackoff(), 0),
             "password": auth.sentinel_password,
             **auth.tls_kwargs(),
         },
