@@ -52,7 +52,7 @@ async def test_live_calls_survive_a_sentinel_failover(
         "GATEWAY_MAX_CALL_SECONDS": str(MAX_CALL_SECONDS),
         "GATEWAY_MAX_CONCURRENT_CALLS": "10",
         # GATEWAY_REDIS_WAIT_REPLICAS: its default with Sentinel, 1
-        "GATEWAY_REDIS_WAIT_MS": "10000",
+        "GATEWAY_REDIS_WAIT_MS": "300",
         "GATEWAY_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
     }
     sdp = await offer_sdp()

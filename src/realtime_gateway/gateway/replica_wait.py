@@ -8,8 +8,9 @@ connection: the replication stream is ordered, so once a replica holds the marke
 every write acknowledged before it (the leash's admission and the call's record included).
 
 `GATEWAY_REDIS_WAIT_REPLICAS` (default 1 with Sentinel, 0 otherwise) and `GATEWAY_REDIS_WAIT_MS`
-(default 250). A replica that does not answer in time costs that call the timeout and a warning;
-the call is answered anyway (refusing would make the replica a single point of failure).
+(default 200, at most 300: under the client's 0.5 s socket timeout). A replica that does not
+answer in time costs that call the timeout and a warning; the call is answered anyway (refusing
+would make the replica a single point of failure).
 """
 
 from __future__ import annotations

@@ -114,7 +114,8 @@ class Settings(BaseSettings):
     redis_tls_ca_file: str | None = None
     # Replicas that must hold a brokered call's state before it is answered (replica_wait.py).
     redis_wait_replicas: int | None = Field(default=None, ge=0, le=16)
-    redis_wait_ms: int = Field(default=250, ge=1, le=10_000)
+    # At most 300: Redis answers WAIT up to ~100 ms late, and the client's socket timeout is 0.5 s.
+    redis_wait_ms: int = Field(default=200, ge=1, le=300)
     workers: int | None = Field(default=None, ge=1, le=64)
     limiter_failure_mode: Literal["local", "deny", "allow"] = "local"
     provider_endpoint: str = OPENAI_GA_ENDPOINT
