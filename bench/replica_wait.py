@@ -72,10 +72,12 @@ def main() -> None:
     args = parser.parse_args()
     master_port, replica_port = free_port(), free_port()
     master = redis_service(master_port)
+    master.command += ["--repl-diskless-sync-delay", "0"]  # sync the replica at once
     replica = redis_service(replica_port)
     replica.name = "redis-replica"
-    replica.command += ["--replicaof", "127.0.0.1", str(master_port)]
     with tempfile.TemporaryDirectory(prefix="rtg-bench-wait-") as workdir:
+        # The replica writes the RDB of its first sync into its directory.
+        replica.command += ["--replicaof", "127.0.0.1", str(master_port), "--dir", workdir]
         master.start(Path(workdir))
         try:
             replica.start(Path(workdir))

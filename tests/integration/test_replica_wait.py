@@ -24,9 +24,10 @@ from realtime_gateway.gateway.replica_wait import ReplicaWait
 def master_and_replica(workdir: Path) -> Iterator[tuple[int, Service]]:
     master_port, replica_port = free_port(), free_port()
     master = redis_service(master_port)
+    master.command += ["--repl-diskless-sync-delay", "0"]  # sync the replica at once
     replica = redis_service(replica_port)
     replica.name = "redis-replica"
-    replica.command += ["--replicaof", "127.0.0.1", str(master_port)]
+    replica.command += ["--replicaof", "127.0.0.1", str(master_port), "--dir", str(workdir)]
     master.start(workdir)
     try:
         replica.start(workdir)
