@@ -64,7 +64,7 @@ def failure_reason(error: BaseException) -> str:
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, AuthenticationError) or "NOAUTH" in str(seen):
-            return "redis refused the credentials (GATEWAY_REDIS_USERNAME / _PASSWORD)"
+            return "redis refused the credentials"
         seen = seen.__cause__
     return "redis unreachable"
 
