@@ -9,13 +9,19 @@ asks the sentinels for the new master after a failover.
 
 Every key carries its tenant as a hash tag (`rtg:{tenant}:...`), so a script that touches one
 tenant's keys touches one Redis Cluster slot.
+
+Cluster nodes and Sentinel-managed servers take their credentials and TLS from
+`GATEWAY_REDIS_USERNAME` / `GATEWAY_REDIS_PASSWORD` / `GATEWAY_REDIS_TLS` /
+`GATEWAY_REDIS_TLS_CA_FILE` (`RedisAuth`); the sentinels themselves from
+`GATEWAY_REDIS_SENTINEL_PASSWORD`. A URL carries its own (`rediss://user:pass@...`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -23,8 +29,8 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, RedisClusterException, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
     from realtime_gateway.gateway.settings import Settings
@@ -43,8 +49,24 @@ def tenant_key(tenant: str, *parts: str) -> str:
     return ":".join(("rtg", "{" + tenant + "}", *parts))
 
 
-# What counts as "Redis failed": refused, reset, timed out, or answered an error.
-REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+# What counts as "Redis failed": refused, reset, timed out, or answered an error (a cluster
+# client that reaches no node, or is refused by every one, raises RedisClusterException).
+REDIS_FAILURES: tuple[type[BaseException], ...] = (
+    RedisError,
+    RedisClusterException,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def failure_reason(error: BaseException) -> str:
+    """A failure in a few words for `/readyz`: refused credentials or unreachable."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, AuthenticationError) or "NOAUTH" in str(seen):
+            return "redis refused the credentials"
+        seen = seen.__cause__
+    return "redis unreachable"
 
 
 class RedisSettingsError(ValueError):
@@ -74,6 +96,30 @@ def parse_nodes(setting: str, items: list[str]) -> tuple[tuple[str, int], ...]:
 
 
 @dataclass(frozen=True)
+class RedisAuth:
+    """Credentials and TLS for Cluster nodes and Sentinel-managed servers (and, for the
+    sentinels, `sentinel_password` plus the same TLS). Its repr names no password."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    tls_ca_file: str | None = None
+    sentinel_password: str | None = field(default=None, repr=False)
+
+    def server_kwargs(self) -> dict[str, Any]:
+        """What redis-py's connections to a data node take."""
+        kwargs: dict[str, Any] = {"username": self.username, "password": self.password}
+        return kwargs | self.tls_kwargs()
+
+    def tls_kwargs(self) -> dict[str, Any]:
+        if not self.tls:
+            return {}
+        # Loopback and private-network nodes are named by IP: the CA check stays, the
+        # host-name check would refuse certificates issued to a host name.
+        return {"ssl": True, "ssl_ca_certs": self.tls_ca_file, "ssl_check_hostname": False}
+
+
+@dataclass(frozen=True)
 class RedisTopology:
     """Where the shared state lives; `connect()` makes a fresh client (its caller closes it)."""
 
@@ -81,6 +127,7 @@ class RedisTopology:
     url: str | None = None
     nodes: tuple[tuple[str, int], ...] = ()
     master: str | None = None
+    auth: RedisAuth = field(default_factory=RedisAuth)
 
     @classmethod
     def single(cls, url: str) -> RedisTopology:
@@ -97,10 +144,10 @@ class RedisTopology:
 
     def connect(self) -> SharedRedis:
         if self.kind == "cluster":
-            return _cluster_client(self.nodes)
+            return _cluster_client(self.nodes, self.auth)
         if self.kind == "sentinel":
             assert self.master is not None
-            return _sentinel_client(self.nodes, self.master)
+            return _sentinel_client(self.nodes, self.master, self.auth)
         assert self.url is not None
         return make_client(self.url)
 
@@ -132,6 +179,20 @@ def redis_topology(settings: Settings) -> RedisTopology | None:
         raise RedisSettingsError(
             "GATEWAY_REDIS_SENTINELS is set without GATEWAY_REDIS_SENTINEL_MASTER (the master name)"
         )
+    auth = _auth(settings)
+    if url and auth != RedisAuth():
+        raise RedisSettingsError(
+            "GATEWAY_REDIS_URL carries its own credentials and TLS (rediss://user:pass@host); "
+            "GATEWAY_REDIS_USERNAME, _PASSWORD, _TLS and _TLS_CA_FILE are for Cluster and Sentinel"
+        )
+    if cluster and settings.redis_wait_replicas:
+        raise RedisSettingsError(
+            "GATEWAY_REDIS_WAIT_REPLICAS applies to GATEWAY_REDIS_URL and Sentinel, not Cluster"
+        )
+    if settings.redis_sentinel_password and not sentinels:
+        raise RedisSettingsError(
+            "GATEWAY_REDIS_SENTINEL_PASSWORD is set without GATEWAY_REDIS_SENTINELS"
+        )
     if url:
         scheme = urlsplit(url).scheme
         if scheme not in ("redis", "rediss", "unix"):
@@ -141,12 +202,29 @@ def redis_topology(settings: Settings) -> RedisTopology | None:
         return RedisTopology.single(url)
     if cluster:
         return RedisTopology(
-            kind="cluster", nodes=parse_nodes("GATEWAY_REDIS_CLUSTER_NODES", cluster)
+            kind="cluster", nodes=parse_nodes("GATEWAY_REDIS_CLUSTER_NODES", cluster), auth=auth
         )
     if sentinels:
         nodes = parse_nodes("GATEWAY_REDIS_SENTINELS", sentinels)
-        return RedisTopology(kind="sentinel", nodes=nodes, master=master)
+        return RedisTopology(kind="sentinel", nodes=nodes, master=master, auth=auth)
     return None
+
+
+def _auth(settings: Settings) -> RedisAuth:
+    password = settings.redis_password
+    sentinel_password = settings.redis_sentinel_password
+    ca_file = settings.redis_tls_ca_file
+    if ca_file and not settings.redis_tls:
+        raise RedisSettingsError("GATEWAY_REDIS_TLS_CA_FILE is set without GATEWAY_REDIS_TLS")
+    if ca_file and not Path(ca_file).is_file():
+        raise RedisSettingsError(f"GATEWAY_REDIS_TLS_CA_FILE: no such file {ca_file!r}")
+    return RedisAuth(
+        username=settings.redis_username or None,
+        password=password.get_secret_value() if password else None,
+        tls=settings.redis_tls,
+        tls_ca_file=ca_file or None,
+        sentinel_password=sentinel_password.get_secret_value() if sentinel_password else None,
+    )
 
 
 def redis_from_settings(settings: Settings) -> SharedRedis:
@@ -180,7 +258,7 @@ def make_client(url: str) -> Redis:
     return Redis.from_pool(pool)
 
 
-def _cluster_client(nodes: tuple[tuple[str, int], ...]) -> RedisCluster:
+def _cluster_client(nodes: tuple[tuple[str, int], ...], auth: RedisAuth) -> RedisCluster:
     """Redis Cluster: redis-py learns the slot map from any reachable node, follows MOVED and
     ASK, and relearns the map when a node fails (a replica promoted in its place)."""
     return RedisCluster(
@@ -189,10 +267,11 @@ def _cluster_client(nodes: tuple[tuple[str, int], ...]) -> RedisCluster:
         socket_timeout=SOCKET_TIMEOUT,
         socket_connect_timeout=SOCKET_TIMEOUT,
         retry=Retry(NoBackoff(), 2),
+        **auth.server_kwargs(),
     )
 
 
-def _sentinel_client(nodes: tuple[tuple[str, int], ...], master: str) -> Redis:
+def _sentinel_client(nodes: tuple[tuple[str, int], ...], master: str, auth: RedisAuth) -> Redis:
     """The master named `master`: the pool asks the sentinels where it is for each new
     connection, and drops connections to a master that was demoted."""
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
@@ -201,6 +280,11 @@ def _sentinel_client(nodes: tuple[tuple[str, int], ...], master: str) -> Redis:
         sentinel_kwargs={
             "socket_timeout": SOCKET_TIMEOUT,
             "socket_connect_timeout": SOCKET_TIMEOUT,
+            # The client asks the next sentinel itself; redis-py's default retry with backoff
+            # would hold each question about 7 s per sentinel that refuses or is down.
+            "retry": Retry(NoBackoff(), 0),
+            "password": auth.sentinel_password,
+            **auth.tls_kwargs(),
         },
     )
     client: Redis = sentinel.master_for(
@@ -209,5 +293,6 @@ def _sentinel_client(nodes: tuple[tuple[str, int], ...], master: str) -> Redis:
         socket_connect_timeout=SOCKET_TIMEOUT,
         max_connections=UNBLOCKED_POOL_SIZE,
         retry=_connection_retry(),
+        **auth.server_kwargs(),
     )
     return client

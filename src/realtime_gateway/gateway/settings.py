@@ -106,6 +106,16 @@ class Settings(BaseSettings):
     redis_cluster_nodes: CommaList = Field(default_factory=list)
     redis_sentinels: CommaList = Field(default_factory=list)
     redis_sentinel_master: str | None = None
+    # Credentials and TLS for Cluster nodes and Sentinel-managed servers (gateway/redisconn.py).
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_sentinel_password: SecretStr | None = None
+    redis_tls: bool = False
+    redis_tls_ca_file: str | None = None
+    # Replicas that must hold a brokered call's state before it is answered (replica_wait.py).
+    redis_wait_replicas: int | None = Field(default=None, ge=0, le=16)
+    # At most 300: Redis answers WAIT up to ~100 ms late, and the client's socket timeout is 0.5 s.
+    redis_wait_ms: int = Field(default=200, ge=1, le=300)
     workers: int | None = Field(default=None, ge=1, le=64)
     limiter_failure_mode: Literal["local", "deny", "allow"] = "local"
     provider_endpoint: str = OPENAI_GA_ENDPOINT
@@ -237,6 +247,12 @@ class Settings(BaseSettings):
     def redis_configured(self) -> bool:
         """Whether any Redis topology (URL, Cluster or Sentinel) holds the shared state."""
         return bool(self.redis_url or self.redis_cluster_nodes or self.redis_sentinels)
+
+    def replicas_to_wait_for(self) -> int:
+        """`redis_wait_replicas`, else 1 with Sentinel (a master with a replica) and 0 otherwise."""
+        if self.redis_wait_replicas is not None:
+            return self.redis_wait_replicas
+        return 1 if self.redis_sentinels else 0
 
     def worker_count(self) -> int:
         """`workers`, else the number of usable cores with Redis and 1 without it."""

@@ -139,6 +139,8 @@ class Broker:
             await self.leash.attach(
                 grant.tenant, call_id, created.target.wire, created.provider_call_id
             )
+        if self.state.wait_replicas is not None:  # a failover now must not lose the call
+            await self.state.wait_replicas(grant.tenant)
         return record, created.answer_sdp
 
     async def end_call(self, record: CallRecord, reason: str) -> CallRecord:

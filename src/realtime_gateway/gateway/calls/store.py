@@ -7,11 +7,14 @@ Without Redis one process holds every call; with `GATEWAY_REDIS_URL` every repli
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from realtime_gateway.gateway.calls.records import CallRecord
 from realtime_gateway.gateway.calls.tokens import MemoryTokenStore, TokenStore
 from realtime_gateway.gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from realtime_gateway.gateway.replica_wait import ReplicaWait
 
 # How long an ended call stays readable (GET /realtime_calls/{id}).
 ENDED_RETENTION_SECONDS = 24 * 3600
@@ -89,6 +92,8 @@ class CallState:
 
     tokens: TokenStore
     calls: CallStore
+    # With Redis replicas to wait for: answers once they hold the tenant's writes so far.
+    wait_replicas: ReplicaWait | None = None
 
     async def aclose(self) -> None:
         await self.tokens.aclose()
@@ -99,9 +104,18 @@ def build_call_state(settings: Settings) -> CallState:
     """In process without Redis; in the Redis the limiter shares when it is configured."""
     if not settings.redis_configured():
         return CallState(MemoryTokenStore(), MemoryCallStore())
+    from redis.asyncio import Redis
+
     from realtime_gateway.gateway.calls.redis_store import RedisCallStore
     from realtime_gateway.gateway.calls.tokens import RedisTokenStore
     from realtime_gateway.gateway.redisconn import redis_from_settings
+    from realtime_gateway.gateway.replica_wait import ReplicaWait
 
     client = redis_from_settings(settings)
-    return CallState(RedisTokenStore(client), RedisCallStore(client, owns_client=True))
+    replicas = settings.replicas_to_wait_for()
+    wait = (
+        ReplicaWait(client, replicas, settings.redis_wait_ms)
+        if replicas > 0 and isinstance(client, Redis)
+        else None
+    )
+    return CallState(RedisTokenStore(client), RedisCallStore(client, owns_client=True), wait)

@@ -68,6 +68,9 @@ def configured_secrets(settings: Settings) -> list[str]:
         scheme, sep, _ = key.partition(":")
         if not (sep and scheme == "sha256"):  # a digest entry holds no key
             found.append(key)
+    for redis_secret in (settings.redis_password, settings.redis_sentinel_password):
+        if redis_secret is not None:
+            found.append(redis_secret.get_secret_value())
     if settings.redis_url is not None:
         password = urlsplit(settings.redis_url.get_secret_value()).password
         if password:

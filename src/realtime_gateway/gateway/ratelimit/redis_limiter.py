@@ -19,6 +19,7 @@ from realtime_gateway.gateway.redisconn import (
     REDIS_FAILURES,
     RedisTopology,
     SharedRedis,
+    failure_reason,
     tenant_key,
 )
 
@@ -170,8 +171,8 @@ class RedisLimiter:
     async def check_ready(self) -> str | None:
         try:
             await self._client.ping()
-        except REDIS_FAILURES:
-            return "redis unreachable"
+        except REDIS_FAILURES as error:
+            return failure_reason(error)
         return None
 
     async def aclose(self) -> None:
