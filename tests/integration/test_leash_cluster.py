@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -151,3 +153,14 @@ async def test_brokered_calls_and_the_leash_on_a_three_master_cluster(
                 if answer.status_code == 201:
                     call_id = answer.headers["location"].rsplit("/", 1)[1]
                     assert client.exists(RedisCallStore.call_key(tenant, call_id)) == 1
+    # Every key the gateway wrote, on every master, carries a hash tag (one slot per script).
+    written = [key for node in cluster.masters for key in keys_of(node)]
+    assert written and all(HASH_TAG.search(key) for key in written), written
+
+
+HASH_TAG = re.compile(r"\{[^{}]+\}")
+
+
+def keys_of(node: Any) -> list[str]:
+    with node.client() as client:
+        return [key.decode() if isinstance(key, bytes) else key for key in client.scan_iter()]

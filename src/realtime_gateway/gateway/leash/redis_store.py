@@ -26,7 +26,9 @@ from realtime_gateway.gateway.leash.types import (
 )
 from realtime_gateway.gateway.redisconn import SharedRedis, make_client, tenant_key
 
-TENANTS_KEY = "rtg:leash:tenants"
+# Not one tenant's: tagged `{leash}` so every key the gateway uses carries a hash tag; only
+# single-key commands touch it.
+TENANTS_KEY = "rtg:{leash}:tenants"
 # An ended call's record stays readable (GET /realtime_calls/{id}) this long.
 KEEP_ENDED_SECONDS = DAY_SECONDS
 
