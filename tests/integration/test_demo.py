@@ -71,7 +71,7 @@ async def test_demo_mints_through_gateway_to_stub_and_stops_on_sigint(
         await caller.close()
 
     process.process.send_signal(signal.SIGINT)
-    assert process.process.wait(timeout=15) == 0
+    assert process.wait_for_exit(timeout=15) == 0
 
 
 def demo_run_key(state_home: Path, *options: str) -> str:
@@ -89,7 +89,7 @@ def demo_run_key(state_home: Path, *options: str) -> str:
         key = process.wait_for_line("tenant key:", timeout=30).split()[-1]
         assert process.wait_for_line("rate:", timeout=5).split()[1] == "30/minute"
         process.process.send_signal(signal.SIGINT)
-        assert process.process.wait(timeout=15) == 0
+        assert process.wait_for_exit(timeout=15) == 0
     return key
 
 

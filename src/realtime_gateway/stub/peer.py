@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 SPEECH_THRESHOLD = 0.02  # input RMS (fraction of full scale) that counts as speech
 SILENCE_TO_STOP_MS = 500  # like server_vad's silence_duration_ms
 CHANNEL_WAIT = 2.0  # how long the greeting waits for the caller's data channel
+PEER_CLOSE_SECONDS = 5.0  # a call's end waits at most this long for its peer to close
 
 Sideband = asyncio.Queue[dict[str, Any] | None]
 
@@ -171,8 +172,7 @@ class StubCall:
             if task is not current:
                 task.cancel()
         self.track.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.pc.close(), 5.0)
+        await close_within(self.pc, PEER_CLOSE_SECONDS)
         for queue in list(self._sidebands):
             queue.put_nowait(None)
         self._sidebands.clear()
@@ -269,3 +269,19 @@ class StubCall:
 
     def _dispatch(self, event: dict[str, Any], from_sideband: bool) -> None:
         self.dialect.client_event(event, from_sideband)
+
+
+async def close_within(pc: RTCPeerConnection, seconds: float) -> None:
+    """Close the peer, waiting at most `seconds`. Unlike `wait_for`, a close that outlives the
+    bound is cancelled and left to unwind on its own, not waited for again (an aiortc close
+    that ignores its cancellation must not hold the call's end, or a shutdown, for ever)."""
+    closing = asyncio.ensure_future(pc.close())
+    closing.add_done_callback(_retrieve)
+    _, late = await asyncio.wait({closing}, timeout=seconds)
+    for task in late:
+        task.cancel()
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # a failed close is no news at the end of a call
