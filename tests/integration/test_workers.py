@@ -44,10 +44,12 @@ def worker_pids(supervisor: int) -> list[int]:
 
 
 def connection_refused(port: int) -> bool:
+    """No new connection gets in: refused, or reset by a listening socket closing while the
+    connection waited in its backlog (never accepted, so never served)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0):
             return False
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
 
 
