@@ -265,7 +265,6 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for slot in range(args.connections)
     ]
     connections = await open_connections(args.host, args.port, args.connections)
-    cpu_started = time.process_time()
     rss_samples: list[int] = []
     stop = asyncio.Event()
     sampler = (
@@ -282,7 +281,6 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await sampler
         for connection in connections:
             connection.close()
-    cpu_seconds = time.process_time() - cpu_started
     elapsed = max(run.measured_until - run.measured_from, 1e-9)
     completed = len(run.latencies)
     ok = run.statuses.get(200, 0)
@@ -296,7 +294,6 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "statuses": {str(code): count for code, count in sorted(run.statuses.items())},
         "failures": run.failures,
         "seconds": elapsed,
-        "cpu_seconds": cpu_seconds,  # the load generator's own, warm-up included
         "throughput": ok / elapsed,
         "latency_ms": summarize_ms(run.latencies),
         "service_ms": summarize_ms(run.service),

@@ -134,7 +134,7 @@ class Redactor:
         kind = type(value)
         if kind is str:  # most fields: tested first, every audit line has a dozen
             return self._cut(self.scrub(value))
-        if value is None or kind is int or kind is float or isinstance(value, bool | int | float):
+        if value is None or isinstance(value, bool | int | float):
             return value
         if isinstance(value, dict):
             return {

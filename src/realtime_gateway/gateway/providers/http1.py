@@ -286,13 +286,12 @@ class _Pool:
     async def _connect(self) -> _Connection:
         scheme, host, port = self.origin
         loop = asyncio.get_running_loop()
+        # With TLS, server_hostname defaults to the host: SNI, and the name checked.
+        tls = self.ssl_context if scheme == "https" else None
         try:
-            if scheme == "https":
-                _, connection = await loop.create_connection(
-                    lambda: _Connection(self), host, port, ssl=self.ssl_context
-                )  # server_hostname defaults to the host: SNI and the name checked
-            else:
-                _, connection = await loop.create_connection(lambda: _Connection(self), host, port)
+            _, connection = await loop.create_connection(
+                lambda: _Connection(self), host, port, ssl=tls
+            )
         except OSError as error:  # refused, reset, DNS, TLS (ssl.SSLError is an OSError)
             raise UpstreamUnreachable(
                 f"cannot connect to {self.where}: {describe(error)}"
@@ -330,6 +329,10 @@ class _Pool:
             connection.close()
         while self.waiters:  # each wakes, finds the pool closed and gives up
             self._wake()
+
+
+def _unanswered(pool: _Pool) -> UpstreamUnreachable:
+    return UpstreamUnreachable(f"{pool.where} closed the connection without an answer")
 
 
 class Http1Transport:
@@ -375,17 +378,13 @@ class Http1Transport:
             return await self._exchange_on(pool, connection, request)
         except _StaleConnection:
             if not connection.answered:  # a fresh connection closed unanswered: not stale
-                raise UpstreamUnreachable(
-                    f"{pool.where} closed the connection without an answer"
-                ) from None
+                raise _unanswered(pool) from None
         # The server let a kept-alive connection go as the request left: once more, fresh.
         connection = await pool.acquire(fresh=True)
         try:
             return await self._exchange_on(pool, connection, request)
         except _StaleConnection:
-            raise UpstreamUnreachable(
-                f"{pool.where} closed the connection without an answer"
-            ) from None
+            raise _unanswered(pool) from None
 
     @staticmethod
     async def _exchange_on(pool: _Pool, connection: _Connection, request: bytes) -> UpstreamAnswer:
