@@ -42,12 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from realtime_gateway.gateway.app import create_app
+    from realtime_gateway.gateway.composition import check_serving
     from realtime_gateway.gateway.observability.logs import configure_logging
     from realtime_gateway.gateway.server import uvicorn_config
     from realtime_gateway.gateway.settings import load_settings
 
     settings = load_settings(None, host="127.0.0.1", port=args.port)
-    settings.validate_for_serving()
+    check_serving(settings)
     configure_logging(settings)
     app = create_app(settings)
     print(f"gateway variant {','.join(variants)} on port {args.port}", file=sys.stderr, flush=True)

@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.stub",
     "tests.fixtures.gateway",
     "tests.fixtures.redis_topologies",
+    "tests.fixtures.call_stores",
 ]

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from realtime_gateway.extras import missing_extra_message
 from realtime_gateway.gateway import keys
+from realtime_gateway.gateway.composition import check_serving
 from realtime_gateway.gateway.settings import ConfigError, load_settings
 
 # `serve` imports only the gateway; the other subcommands import their room when they run, so
@@ -30,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["workers"] = args.workers
     try:
         settings = load_settings(args.config, **overrides)
-        settings.validate_for_serving()
+        check_serving(settings)
         app = create_app(settings)  # parses keys and endpoints: its refusals are config errors
     except (ConfigError, ValidationError, OSError) as error:
         print(f"realtime-gateway: configuration error: {_one_line(error)}", file=sys.stderr)

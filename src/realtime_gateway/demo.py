@@ -11,6 +11,7 @@ import uvicorn
 
 from realtime_gateway.demo_key import demo_key, state_directory
 from realtime_gateway.gateway.app import create_app
+from realtime_gateway.gateway.composition import check_serving
 from realtime_gateway.gateway.observability.logs import configure_logging
 from realtime_gateway.gateway.server import uvicorn_config
 from realtime_gateway.gateway.settings import ConfigError, Settings, load_settings
@@ -77,7 +78,7 @@ async def serve_demo(
     stub_url = f"http://127.0.0.1:{stub_port}"
     try:
         settings = demo_settings(host, port, stub_url, provider_key, tenant_key, call_mode)
-        settings.validate_for_serving()
+        check_serving(settings)
     except (ConfigError, ValueError) as error:
         print(f"realtime-gateway demo: configuration error: {error}", file=sys.stderr)
         return 2

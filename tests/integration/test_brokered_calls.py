@@ -13,8 +13,9 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from realtime_gateway.client import GatewayClient
-from realtime_gateway.gateway.calls.records import CallGrant
-from realtime_gateway.gateway.calls.tokens import RedisTokenStore, mint_token
+from realtime_gateway.gateway.calls.record import CallSpec
+from realtime_gateway.gateway.calls.redis_store import RedisCallStore
+from realtime_gateway.gateway.calls.tokens import mint_token
 from realtime_gateway.gateway.redisconn import make_client
 from realtime_gateway.media.audio import rms
 from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
@@ -46,7 +47,7 @@ def test_brokered_mint_hands_out_a_call_token_and_calls_no_provider(
     brokered: RunningGateway, stub: RunningStub
 ) -> None:
     session = mint(brokered)
-    assert session["client_secret"]["value"].startswith("rtg_ct_")
+    assert session["client_secret"]["value"].startswith("ek_rtg_")
     assert session["webrtc_url"] == brokered.url("/realtime_calls")
     assert session["model"] == "gpt-realtime" and session["voice"] == "verse"
     assert stub.state.mint_requests == 0
@@ -130,8 +131,8 @@ async def test_call_token_refusals_have_documented_errors(
             assert_error(await post(token, offer), 401, "unauthorized")
 
             expired = mint_token(gateway.tenant)
-            await put_grant(redis_url, expired, 0.2, stub.ga_endpoint)
-            await asyncio.sleep(0.4)
+            await put_grant(redis_url, expired, 1, stub.ga_endpoint)
+            await asyncio.sleep(1.5)
             assert_error(await post(expired, offer), 401, "unauthorized")
             fresh = mint_token(gateway.tenant)
             await put_grant(
@@ -150,13 +151,15 @@ async def make_offer() -> tuple[RTCPeerConnection, str]:
     return pc, pc.localDescription.sdp
 
 
-async def put_grant(redis_url: str, token: str, life: float, endpoint: str) -> None:
-    client = make_client(redis_url)
+async def put_grant(redis_url: str, token: str, life: int, endpoint: str) -> None:
+    """A grant as the gateway keeps one, with a life of `life` seconds by Redis's clock."""
+    calls_endpoint = endpoint.replace("/realtime/client_secrets", "/realtime/calls")
+    spec = CallSpec("openai", calls_endpoint, "gpt-realtime", "verse")
+    store = RedisCallStore(make_client(redis_url), owns_client=True)
     try:
-        grant = CallGrant("acme", "gpt-realtime", "verse", endpoint, time.time() + life)
-        await RedisTokenStore(client).put(token, grant)
+        await store.put_grant(token, "acme", spec, life)
     finally:
-        await client.aclose()
+        await store.aclose()
 
 
 async def test_gateway_client_connects_unchanged_in_brokered_mode(
@@ -181,15 +184,15 @@ def test_tenant_overrides_and_live_models_choose_brokered(
     gateway = gateway_factory(**wired_to(stub, tenant_call_modes=["acme=brokered"]))
     acme = mint(gateway)
     globex = mint(gateway, gateway.other_tenant_key)
-    assert acme["client_secret"]["value"].startswith("rtg_ct_")
-    assert not globex["client_secret"]["value"].startswith("rtg_ct_")
+    assert acme["client_secret"]["value"].startswith("ek_rtg_")
+    assert not globex["client_secret"]["value"].startswith("ek_rtg_")
     assert globex["webrtc_url"] == stub.calls_url
     live = httpx.post(
         gateway.url("/realtime_session"),
         json={"model": "gpt-live-1", "voice": "verse"},
         headers=gateway.auth(gateway.other_tenant_key),
     ).json()["session"]
-    assert live["client_secret"]["value"].startswith("rtg_ct_")  # Live is always brokered
+    assert live["client_secret"]["value"].startswith("ek_rtg_")  # Live is always brokered
     assert live["webrtc_url"] == gateway.url("/realtime_calls")
     assert stub.state.mint_count == 1  # globex's direct session only
 
@@ -229,7 +232,7 @@ async def test_live_call_is_created_and_hung_up_through_the_gateway(
         location = caller.answer_response.headers["location"]  # type: ignore[union-attr]
         async with httpx.AsyncClient(base_url=brokered.base_url) as http:
             view = (await http.get(location, headers=brokered.auth())).json()
-            assert (view["wire"], view["status"]) == ("live", "live")
+            assert (view["provider"], view["status"]) == ("openai-live", "live")
             ended = await http.delete(location, headers={"Authorization": f"Bearer {token}"})
         assert ended.json()["ended_reason"] == "caller_hangup"
         await caller.wait_for_event("session.closed", timeout=10)

@@ -27,7 +27,7 @@ async def test_demo_serves_brokered_calls() -> None:
                 headers={"Authorization": f"Bearer {key}"},
             )
         session = minted.json()["session"]
-        assert session["client_secret"]["value"].startswith("rtg_ct_")
+        assert session["client_secret"]["value"].startswith("ek_rtg_")
         assert session["webrtc_url"] == f"http://127.0.0.1:{port}/realtime_calls"
         ice.use_loopback_only()
         caller = await call_stub(

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from realtime_gateway.gateway.calls.redis_store import RedisCallStore
+from realtime_gateway.gateway.calls.redis_store import TenantKeys
 from realtime_gateway.gateway.redisconn import tenant_key
 from tests.fixtures.processes import GatewayProcess, gateway_process
 from tests.fixtures.redis_topologies import RedisClusterNodes
@@ -148,11 +148,11 @@ async def test_brokered_calls_and_the_leash_on_a_three_master_cluster(
     for tenant, port in owners.items():
         owner = next(node for node in cluster.masters if node.port == port)
         with owner.client() as client:
-            assert client.exists(tenant_key(tenant, "leash", "ledger")) == 1
+            assert client.exists(TenantKeys(tenant).ledger) == 1
             for answer in by_tenant[tenant]:
                 if answer.status_code == 201:
                     call_id = answer.headers["location"].rsplit("/", 1)[1]
-                    assert client.exists(RedisCallStore.call_key(tenant, call_id)) == 1
+                    assert client.exists(TenantKeys(tenant).call(call_id)) == 1
     # Every key the gateway wrote, on every master, carries a hash tag (one slot per script).
     written = [key for node in cluster.masters for key in keys_of(node)]
     assert written and all(HASH_TAG.search(key) for key in written), written

@@ -26,4 +26,4 @@ def test_connect_summary_names_the_end_and_the_usage(
     [call] = httpx.get(gateway.url("/usage"), headers=gateway.auth()).json()["days"][:1]
     assert call["calls"] == 1
     assert stub.state.calls[0].ended  # hung up at the provider, not left to its deadline
-    assert "rtg_ct_" not in result.stdout + result.stderr
+    assert "ek_rtg_" not in result.stdout + result.stderr

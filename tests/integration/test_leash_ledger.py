@@ -7,23 +7,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from realtime_gateway.gateway.leash.policy import TenantPolicy
-from realtime_gateway.gateway.leash.redis_store import RedisLeashStore
+from realtime_gateway.gateway.calls.record import CallSpec
+from realtime_gateway.gateway.calls.redis_fleet import RedisFleet
+from realtime_gateway.gateway.calls.redis_store import RedisCallStore
+from realtime_gateway.gateway.calls.store import UsageReport
 from realtime_gateway.gateway.observability.logs import AUDIT_LOGGER
-from tests.fixtures.gateway import GatewayFactory
+from realtime_gateway.gateway.policy import TenantPolicy
+from realtime_gateway.gateway.redisconn import make_client
+from tests.fixtures.call_stores import open_call
+from tests.fixtures.gateway import GatewayFactory, wired_to
+from tests.fixtures.stub import RunningStub
 
 WAIT = 15.0
 
 
 @pytest.fixture
-async def replica(redis_url: str) -> AsyncIterator[RedisLeashStore]:
-    store = RedisLeashStore(redis_url)
+async def replica(redis_url: str) -> AsyncIterator[RedisCallStore]:
+    store = RedisCallStore(make_client(redis_url), owns_client=True)
     yield store
     await store.aclose()
 
@@ -50,14 +55,14 @@ def audit_lines() -> Iterator[AuditLines]:
 
 
 async def test_usage_shows_today_and_the_last_30_days(
-    gateway_factory: GatewayFactory, redis_url: str, replica: RedisLeashStore
+    gateway_factory: GatewayFactory, redis_url: str, replica: RedisCallStore
 ) -> None:
     gateway = gateway_factory(redis_url=redis_url, daily_audio_seconds=600)
     for audio, tokens in ((12.5, 100), (30.0, 250)):
-        call_id = "call_" + secrets.token_hex(8)
-        await replica.admit("acme", call_id, TenantPolicy(daily_audio_seconds=600))
-        await replica.add_usage("acme", call_id, audio_seconds=audio, tokens_out=tokens)
-        await replica.end("acme", call_id, "caller_hangup")
+        call = await open_call(replica, policy=TenantPolicy(daily_audio_seconds=600))
+        usage = UsageReport("resp", tokens_out=tokens, audio_ms=int(audio * 1000))
+        await replica.add_usage("acme", call.call_id, usage)
+        await replica.end("acme", call.call_id, "caller_hangup", "op")
     async with httpx.AsyncClient(base_url=gateway.base_url) as http:
         answer = await http.get("/usage", headers=gateway.auth())
         other = await http.get("/usage", headers=gateway.auth(gateway.other_tenant_key))
@@ -80,19 +85,23 @@ async def test_usage_shows_today_and_the_last_30_days(
 async def test_a_replicas_call_past_its_deadline_is_ended_audited_and_counted_once(
     gateway_factory: GatewayFactory,
     redis_url: str,
-    replica: RedisLeashStore,
+    replica: RedisCallStore,
     audit_lines: AuditLines,
+    stub: RunningStub,
 ) -> None:
-    gateway = gateway_factory(redis_url=redis_url, max_call_seconds=1)
-    call_id = "call_" + secrets.token_hex(8)
-    await replica.admit("acme", call_id, TenantPolicy(max_call_seconds=1))
-    await replica.add_usage("acme", call_id, tokens_in=7, tokens_out=9)
+    gateway = gateway_factory(**wired_to(stub, redis_url=redis_url, max_call_seconds=1))
+    calls_url = stub.ga_endpoint.replace("/client_secrets", "/calls")
+    spec = CallSpec("openai", calls_url, "gpt-realtime", "verse")
+    await RedisFleet(replica).touch("acme")  # as the admitting replica names it to the reapers
+    call = await open_call(replica, policy=TenantPolicy(max_call_seconds=1), spec=spec)
+    call_id = call.call_id
+    await replica.add_usage("acme", call_id, UsageReport("resp", tokens_in=7, tokens_out=9))
     async with httpx.AsyncClient(base_url=gateway.base_url) as http:
         async with asyncio.timeout(WAIT):
             while (await http.get("/usage", headers=gateway.auth())).json()["today"]["calls"] < 1:
                 await asyncio.sleep(0.1)
         metrics = (await http.get("/metrics", headers=gateway.metrics_auth())).text
-    assert await replica.end("acme", call_id, "caller_hangup") is None  # already counted
+    assert await replica.end("acme", call_id, "caller_hangup", "op") is None  # already counted
     ended = [r for r in audit_lines.records if getattr(r, "event", None) == "call.ended"]
     assert len(ended) == 1
     line = ended[0]

@@ -7,6 +7,7 @@ answer loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import re
 import json
 import signal
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from realtime_gateway.gateway.redisconn import tenant_key
+from realtime_gateway.gateway.calls.redis_store import TenantKeys
 from tests.fixtures.gateway import TENANT_KEY
 from tests.fixtures.processes import GatewayProcess, gateway_process
 from tests.fixtures.redis_topologies import SentinelSet
@@ -109,5 +110,5 @@ async def test_live_calls_survive_a_sentinel_failover(
     ]
     assert sorted(end["call_id"] for end in ends) == sorted(ids)  # each counted once
     with sentinel_set.replica.client() as new_master:
-        ledger = new_master.hgetall(tenant_key("acme", "leash", "ledger"))
-    assert sum(int(v) for k, v in ledger.items() if k.endswith(b":calls")) == 3
+        ledger = new_master.hgetall(TenantKeys("acme").ledger)
+    assert sum(int(v) for k, v in ledger.items() if re.fullmatch(rb"\d+:calls", k)) == 3

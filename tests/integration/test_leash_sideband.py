@@ -1,7 +1,7 @@
 """The sideband watcher against the offline stub and a real redis-server: usage read from the
 provider's sideband reaches the ledger (Realtime tokens, Live audio seconds), a call the
-provider ends is recorded `provider_closed`, and a sideband lease passes to another replica
-only once it lapses."""
+provider ends is recorded `provider_closed`, a sideband the provider refuses with 404 ends the
+call, and a dead holder's calls are handed to exactly one live holder."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from typing import Any
 
 import httpx
 
-from realtime_gateway.gateway.leash.lease import RedisLeases
+from realtime_gateway.gateway.calls.record import CallSpec
+from realtime_gateway.gateway.calls.redis_fleet import RedisFleet
+from realtime_gateway.gateway.calls.redis_store import RedisCallStore
+from realtime_gateway.gateway.leash.sideband import AiohttpSidebands
+from realtime_gateway.gateway.leash.watcher import SidebandWatcher
+from realtime_gateway.gateway.policy import Policies
 from realtime_gateway.gateway.redisconn import make_client
+from tests.fixtures.call_service import RecordingProvider, make_calls
+from tests.fixtures.call_stores import open_call
 from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
 from tests.fixtures.stub import Caller, RunningStub, call_stub
 
@@ -104,21 +111,50 @@ async def test_live_audio_seconds_come_from_the_provider(
         assert ledger["audio_seconds"] == closed["usage"]["seconds"] >= 2
 
 
-async def test_a_sideband_lease_passes_on_only_when_it_lapses(redis_url: str) -> None:
-    client = make_client(redis_url)
+async def test_a_dead_holders_calls_are_handed_to_one_live_holder(redis_url: str) -> None:
+    store = RedisCallStore(make_client(redis_url), owns_client=True)
+    fleet = RedisFleet(store)
     try:
-        first = RedisLeases(client, lease_seconds=0.5)
-        second = RedisLeases(client, lease_seconds=0.5)
-        assert await first.take("acme", "call_1")
-        assert not await second.take("acme", "call_1")
-        await asyncio.sleep(0.3)
-        assert await first.renew("acme", "call_1")  # renewed: still the first's
-        await asyncio.sleep(0.3)
-        assert not await second.take("acme", "call_1")
-        await second.let_go("acme", "call_1")  # not the holder: changes nothing
-        assert not await second.take("acme", "call_1")
-        await asyncio.sleep(0.6)  # the first stops renewing, as a killed replica would
-        assert await second.take("acme", "call_1")
-        assert not await first.renew("acme", "call_1")  # a late renewal cannot steal it back
+        assert (await fleet.beat("holder-a", 1000, first=True)).alive
+        await fleet.touch("acme")
+        held = await open_call(store, holder="holder-a")
+        assert (await fleet.beat("holder-b", 10_000, first=True)).dead == []
+        await asyncio.sleep(1.5)  # holder-a stops beating, as a killed process would
+        handed = await fleet.beat("holder-b", 10_000)
+        assert [d.holder for d in handed.dead] == ["holder-a"]
+        assert (await fleet.beat("holder-c", 10_000, first=True)).dead == []  # b's to take
+        [adopted] = await fleet.adopt("acme", ["holder-a"], "holder-b")
+        assert (adopted.call_id, adopted.holder) == (held.call_id, "holder-b")
+        assert await fleet.adopt("acme", ["holder-a"], "holder-c") == []  # taken once
+        await fleet.bury("holder-a")
+        assert not (await fleet.beat("holder-a", 1000)).alive  # it must join again
     finally:
-        await client.aclose()
+        await store.aclose()
+
+
+async def test_a_sideband_refused_with_404_means_the_call_is_over(
+    stub: RunningStub, redis_url: str
+) -> None:
+    """The provider no longer knows the call (it was hung up while no sideband listened): the
+    call ends once, billed up to the hang-up the gateway asked for, and nobody attaches again."""
+    store = RedisCallStore(make_client(redis_url), owns_client=True)
+    calls, ends = make_calls(store, RecordingProvider(), Policies())
+    sidebands = AiohttpSidebands(stub.api_key)
+    watcher = SidebandWatcher(calls, sidebands.open, reattach_seconds=0.05)
+    calls_url = stub.ga_endpoint.replace("/client_secrets", "/calls")
+    spec = CallSpec("openai", calls_url, "gpt-realtime", "verse")
+    try:
+        call = await open_call(store, spec=spec)  # no such call at the stub
+        await store.mark_ending("acme", call.call_id, "caller_hangup", 60_000)
+        await watcher.hold(call)
+        async with asyncio.timeout(WAIT):
+            while not ends.seen:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        [end] = ends.seen
+        assert end.reason == "caller_hangup" and end.billed_ms < 1000
+        assert watcher.held == set()
+    finally:
+        await watcher.aclose()
+        await sidebands.aclose()
+        await store.aclose()

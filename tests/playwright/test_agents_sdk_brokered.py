@@ -4,8 +4,8 @@ offer (multipart, with its `X-OpenAI-Agents-SDK` header) to the gateway and talk
 without ever holding a provider credential.
 
 The SDK's WebRTC transport refuses, in a browser, any key that does not start with `ek_` (an
-OpenAI ephemeral key) unless `useInsecureApiKey: true` is set. A call token is no long-lived key
-(single use, `secret_ttl` life, no provider credential behind it), so the page sets that option.
+OpenAI ephemeral key) unless `useInsecureApiKey: true` is set. Call tokens begin `ek_rtg_`, so
+the page is the SDK's own, unchanged: no such option.
 """
 
 from __future__ import annotations
@@ -29,14 +29,13 @@ from tests.playwright.test_agents_sdk import HEARD_PEAK, PAGE, eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-TRANSPORT = "baseUrl: url, mediaStream: microphone, audioElement,"
-BROKERED_PAGE = PAGE.replace(TRANSPORT, TRANSPORT + " useInsecureApiKey: true,")
+BROKERED_PAGE = PAGE
 
 
 @pytest.fixture
 def brokered_sdk_page() -> Iterator[str]:
     """The SDK test page, on an origin of its own, with the call token accepted as `apiKey`."""
-    assert BROKERED_PAGE != PAGE, "the SDK page no longer builds its transport as expected"
+    assert "useInsecureApiKey" not in BROKERED_PAGE
     bundle = agents_sdk_bundle().read_bytes()
 
     async def page(request: Request) -> Response:
@@ -67,7 +66,7 @@ async def test_official_sdk_connects_through_a_brokered_gateway(
         )
     session = minted.json()["session"]
     token = session["client_secret"]["value"]
-    assert token.startswith("rtg_ct_") and session["webrtc_url"] == gateway.url("/realtime_calls")
+    assert token.startswith("ek_rtg_") and session["webrtc_url"] == gateway.url("/realtime_calls")
 
     page = operator.page
     await page.goto(brokered_sdk_page)

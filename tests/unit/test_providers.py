@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from realtime_gateway.gateway.errors import ProviderError
-from realtime_gateway.gateway.providers import MintRequest, select_adapter
-from realtime_gateway.gateway.providers.base import redact
+from realtime_gateway.gateway.providers.base import MintRequest, redact
+from realtime_gateway.gateway.providers.registry import provider_for
 from realtime_gateway.gateway.providers.transport import (
     UpstreamAnswer,
     UpstreamTimeout,
@@ -57,7 +57,7 @@ def answer(status: int, body: Any = None, text: str | None = None) -> UpstreamAn
 
 
 async def mint(endpoint: str, handler: Handler, timeout: float = 5.0) -> Any:
-    adapter, target = select_adapter(endpoint)
+    adapter, target = provider_for(endpoint)
     return await adapter.mint(
         ScriptedTransport(handler), MintRequest(target, "gpt-realtime", "verse", KEY, 60, timeout)
     )
@@ -143,7 +143,7 @@ async def test_beta_shape_against_a_compatible_server() -> None:
 
 def test_unknown_wire_is_refused() -> None:
     with pytest.raises(ValueError, match="neither"):
-        select_adapter("https://api.openai.com/v1/chat/completions")
+        provider_for("https://api.openai.com/v1/chat/completions")
 
 
 @pytest.mark.parametrize(

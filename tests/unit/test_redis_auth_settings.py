@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from realtime_gateway.gateway.composition import check_scale_out
 from realtime_gateway.gateway.observability.redaction import Redactor, configured_secrets
 from realtime_gateway.gateway.redisconn import RedisAuth, redis_topology
 from realtime_gateway.gateway.settings import ConfigError, Settings
@@ -79,7 +80,7 @@ def test_settings_that_cannot_work_are_refused_in_one_line(
     settings: dict[str, object], reason: str
 ) -> None:
     with pytest.raises(ConfigError, match=reason) as refused:
-        Settings(**settings).validate_scale_out()  # type: ignore[arg-type]
+        check_scale_out(Settings(**settings))  # type: ignore[arg-type]
     assert "\n" not in str(refused.value) and PASSWORD not in str(refused.value)
 
 

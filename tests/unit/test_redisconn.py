@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
+from realtime_gateway.gateway.composition import check_scale_out
 from realtime_gateway.gateway.ratelimit import build_limiter
 from realtime_gateway.gateway.ratelimit.redis_limiter import RedisLimiter, limiter_key
 from realtime_gateway.gateway.redisconn import (
@@ -66,7 +67,7 @@ def test_bad_combinations_are_refused_in_one_line(settings: dict[str, object], r
     with pytest.raises(RedisSettingsError, match=reason):
         redis_topology(Settings(**settings))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=reason):
-        Settings(**settings).validate_scale_out()  # type: ignore[arg-type]
+        check_scale_out(Settings(**settings))  # type: ignore[arg-type]
 
 
 def test_worker_count_defaults_to_the_cores_only_with_redis() -> None:
@@ -75,8 +76,8 @@ def test_worker_count_defaults_to_the_cores_only_with_redis() -> None:
     assert Settings(redis_cluster_nodes="h:7000").worker_count() == cores
     assert Settings(redis_url=SecretStr("redis://h:1/0"), workers=3).worker_count() == 3
     with pytest.raises(ConfigError, match="2 workers need shared state"):
-        Settings(workers=2).validate_scale_out()
-    Settings(workers=2, redis_url=SecretStr("redis://h:1/0")).validate_scale_out()
+        check_scale_out(Settings(workers=2))
+    check_scale_out(Settings(workers=2, redis_url=SecretStr("redis://h:1/0")))
 
 
 async def test_clients_and_limiters_are_built_for_each_topology_without_connecting() -> None:

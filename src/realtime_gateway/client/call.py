@@ -34,7 +34,7 @@ EVENTS_CHANNEL = "oai-events"
 AUDIBLE_DBFS = -50.0  # a received frame louder than this counts as "first audio"
 _REDACTED = "[redacted]"
 MAX_EVENT_TYPES = 256  # the first event of at most this many types is kept for wait_for_event
-CALL_TOKEN_PREFIX = "rtg_ct_"  # a gateway call token: the call is brokered by the gateway
+CALL_TOKEN_PREFIX = "ek_rtg_"  # a gateway call token: the call is brokered by the gateway
 
 
 class Call:

@@ -3,6 +3,7 @@ the pooled HTTP client and the limiter."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,11 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from realtime_gateway import __version__
 from realtime_gateway.gateway.auth import Authenticator
-from realtime_gateway.gateway.calls.broker import Broker
-from realtime_gateway.gateway.calls.http import AiohttpCallTransport, CallTransport
 from realtime_gateway.gateway.calls.page import render_page
-from realtime_gateway.gateway.calls.store import build_call_state
-from realtime_gateway.gateway.calls.upstream import CallUpstream
+from realtime_gateway.gateway.calls.store import StoreUnavailable
+from realtime_gateway.gateway.composition import build_services
 from realtime_gateway.gateway.errors import (
     GatewayError,
     InvalidRequest,
@@ -31,17 +30,10 @@ from realtime_gateway.gateway.errors import (
     error_code_for_status,
 )
 from realtime_gateway.gateway.internal_errors import InternalErrorMiddleware
-from realtime_gateway.gateway.leash.service import Leash
-from realtime_gateway.gateway.leash.wiring import (
-    HeldRecords,
-    call_policy_for,
-    hang_up_through,
-    record_ends_in,
-    start_watching,
-)
 from realtime_gateway.gateway.metrics_access import require_metrics_token
 from realtime_gateway.gateway.middleware import HeaderLimitMiddleware, cors_middleware
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
+from realtime_gateway.gateway.providers.call_http import CallTransport
 from realtime_gateway.gateway.providers.http1 import Http1Transport
 from realtime_gateway.gateway.providers.transport import Transport
 from realtime_gateway.gateway.ratelimit import Limiter, build_limiter
@@ -110,22 +102,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-        upstream = CallUpstream(
-            call_transport or AiohttpCallTransport(), api_key, settings.provider_timeout
-        )
-        policies = settings.policies()
-        broker = Broker(
-            settings, build_call_state(settings), upstream, policy_for=call_policy_for(policies)
-        )
-        # The leash: every replica reaps due calls through the broker's provider adapter.
-        held = HeldRecords()  # with Redis down, the calls this replica watches can still be named
-        leash = Leash(
-            settings, metrics, hang_up_through(broker, held), on_end=record_ends_in(broker)
-        )
-        broker.leash = leash
-        leash.start()
-        watching = start_watching(settings, leash, broker, held)
+        services = build_services(settings, metrics, call_transport=call_transport)
         runtime = Runtime(
             settings=settings,
             authenticator=authenticator,
@@ -133,18 +110,15 @@ def create_app(
             metrics=metrics,
             limiter=limiter or build_limiter(settings),
             transport=transport or Http1Transport(),
-            broker=broker,
-            leash=leash,
+            calls=services.calls,
+            leash_metrics=services.leash_metrics,
         )
         app.state.runtime = runtime
+        services.start()
         try:
             yield
         finally:
-            await watching.aclose()
-            await leash.aclose()
-            await runtime.broker.state.aclose()
-            if call_transport is None:
-                await upstream.transport.aclose()
+            await services.aclose()
             if limiter is None:
                 await runtime.limiter.aclose()
             if transport is None:
@@ -258,4 +232,9 @@ def add_operational_routes(app: FastAPI, settings: Settings) -> None:
     )
     async def metrics(request: Request, runtime: RuntimeDep) -> Response:
         require_metrics_token(runtime.settings, request.headers.get("authorization"))
+        calls = runtime.calls
+        with contextlib.suppress(StoreUnavailable):  # the other figures are still worth a scrape
+            await runtime.leash_metrics.refresh_active(
+                calls.store, await calls.fleet.indexed_tenants()
+            )
         return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -12,12 +12,12 @@ from fastapi import Depends, Request
 from realtime_gateway.gateway.allowlist import AllowList, normalise_url
 from realtime_gateway.gateway.auth import Authenticator, Tenant
 from realtime_gateway.gateway.body import RequestRules
-from realtime_gateway.gateway.calls.broker import Broker
+from realtime_gateway.gateway.calls.service import Calls
 from realtime_gateway.gateway.errors import Unauthorized
-from realtime_gateway.gateway.leash.service import Leash
+from realtime_gateway.gateway.leash.report import LeashMetrics
 from realtime_gateway.gateway.observability.audit import SessionRecord, record_session
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
-from realtime_gateway.gateway.providers import UnknownWire, select_adapter
+from realtime_gateway.gateway.providers.registry import UnknownWire, provider_for
 from realtime_gateway.gateway.providers.transport import Transport
 from realtime_gateway.gateway.ratelimit import Limiter
 from realtime_gateway.gateway.settings import ConfigError, Settings
@@ -31,8 +31,8 @@ class Runtime:
     metrics: GatewayMetrics
     limiter: Limiter
     transport: Transport
-    broker: Broker  # brokered calls (gateway/calls)
-    leash: Leash  # per-tenant call limits, reaper and ledger (gateway/leash)
+    calls: Calls  # making, reading and ending calls on the leash (gateway/calls)
+    leash_metrics: LeashMetrics
 
 
 def build_rules(settings: Settings) -> RequestRules:
@@ -40,7 +40,7 @@ def build_rules(settings: Settings) -> RequestRules:
     entries = [*settings.allowed_endpoints, settings.provider_endpoint]
     for entry in entries:
         try:
-            select_adapter(normalise_url(entry))
+            provider_for(normalise_url(entry))
         except (UnknownWire, ValueError) as error:
             raise ConfigError(f"endpoint {entry!r}: {error}") from error
     return RequestRules(

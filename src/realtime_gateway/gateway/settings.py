@@ -14,20 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
-)
-
-from realtime_gateway.gateway.leash.policy import (
-    Policies,
-    TenantPolicyOverrides,
-    build_policies,
-    merge_overrides,
 )
 
 OPENAI_GA_ENDPOINT = "https://api.openai.com/v1/realtime/client_secrets"
@@ -42,6 +35,36 @@ CommaList = Annotated[list[str], NoDecode]
 # The TOML layer's path: `Settings(config_file=...)` or the environment. Every source reports
 # it under this key, so `settings_customise_sources` finds it without any shared state.
 CONFIG_KEY = "GATEWAY_CONFIG"
+
+
+# Live's `client.data_channel`: which events an untrusted frontend may send and receive.
+EventPermission = Literal["all"] | list[str]
+ServerEventPermission = Literal["all"] | list[str | dict[str, Any]]
+
+
+class DataChannelPermissions(BaseModel):
+    """The `client.data_channel` block pinned into every Live session of the tenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_client_events: EventPermission | None = None
+    allowed_server_events: ServerEventPermission | None = None
+
+    def as_session_config(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class TenantPolicyOverrides(BaseModel):
+    """What one tenant's table (`[tenants.NAME]`, `GATEWAY_TENANT_POLICIES`) may set; an absent
+    field falls back to the gateway default (`gateway/policy.py` resolves them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_call_seconds: int | None = Field(default=None, ge=1, le=86400)
+    max_concurrent_calls: int | None = Field(default=None, ge=1, le=100_000)
+    daily_audio_seconds: int | None = Field(default=None, ge=1)
+    instructions: str | None = Field(default=None, max_length=16384)
+    data_channel: DataChannelPermissions | None = None
 
 
 class ConfigError(ValueError):
@@ -260,14 +283,9 @@ class Settings(BaseSettings):
             return self.workers
         return len(os.sched_getaffinity(0)) if self.redis_configured() else 1
 
-    def validate_scale_out(self) -> None:
-        """Refuse a mixture of Redis topologies, and several workers without shared state."""
-        from realtime_gateway.gateway.redisconn import RedisSettingsError, redis_topology
-
-        try:
-            redis_topology(self)
-        except RedisSettingsError as error:
-            raise ConfigError(str(error)) from error
+    def validate_workers(self) -> None:
+        """Several workers need shared state (the Redis topology itself is checked by
+        `redisconn.redis_topology`, which the composition root calls)."""
         if self.worker_count() > 1 and not self.redis_configured():
             raise ConfigError(
                 f"{self.worker_count()} workers need shared state: set GATEWAY_REDIS_URL, "
@@ -281,18 +299,10 @@ class Settings(BaseSettings):
             for tenant, _, mode in (item.partition("=") for item in self.tenant_call_modes)
         }
 
-    def policies(self) -> Policies:
-        """The leash's policy per tenant: `tenant_policies` (environment) over `[tenants.NAME]`."""
-        return build_policies(
-            max_call_seconds=self.max_call_seconds,
-            max_concurrent_calls=self.max_concurrent_calls,
-            daily_audio_seconds=self.daily_audio_seconds,
-            overrides=merge_overrides(self.tenants, self.tenant_policies),
-        )
-
     def validate_for_serving(self) -> None:
-        """Refuse to serve an unsafe or useless configuration, in one line."""
-        self.validate_scale_out()
+        """Refuse to serve an unsafe or useless configuration, in one line (the Redis
+        topology is checked beside it: `gateway.composition.check_serving`)."""
+        self.validate_workers()
         if not self.api_keys and not self.jwt_secret and not self.jwt_public_key:
             raise ConfigError(
                 "no tenant credential is configured: set GATEWAY_API_KEYS or GATEWAY_JWT_SECRET "

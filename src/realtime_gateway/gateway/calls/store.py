@@ -1,121 +1,262 @@
-"""The call store's contract, its in-process backend, and the factory that picks a backend.
+"""The call store: the one home of call records, call tokens, the live-call cap, the daily
+budget, deadlines and the usage ledger, and the one interface both backends keep.
 
-Without Redis one process holds every call; with `GATEWAY_REDIS_URL` every replica shares them
-(see `redis_store`).
+    MemoryCallStore   one process (no Redis): the rules in Python       (memory_store.py)
+    RedisCallStore    every replica: the same rules as Lua scripts      (redis_store.py)
+
+A Hypothesis state machine (tests/integration/test_call_store_model.py) runs the same
+operations against both and requires the same answers. Every operation is atomic and safe to
+run twice: a retry after a lost reply gets the first run's answer (admission by call id, usage
+by response id, an end by its operation id), never a second effect.
+
+Beside the calls, `Fleet` is what the gateway processes share to keep every call on the leash:
+the reapers' index of tenants with something due, and the registry of live holders (the
+processes holding calls' sidebands or WebSockets).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal, Protocol
 
-from realtime_gateway.gateway.calls.records import CallRecord
-from realtime_gateway.gateway.calls.tokens import MemoryTokenStore, TokenStore
-from realtime_gateway.gateway.settings import Settings
+from realtime_gateway.gateway.calls.record import CallRecord, CallSpec, EndedReason, Transport
+from realtime_gateway.gateway.errors import CallsUnavailable
+from realtime_gateway.gateway.policy import TenantPolicy
 
-if TYPE_CHECKING:
-    from realtime_gateway.gateway.replica_wait import ReplicaWait
+DAY_MS = 86_400_000
+# How long after its deadline a call whose end was never confirmed still holds a slot, and
+# after which the reaper ends it in the ledger even if the provider cannot be reached.
+DEFAULT_GRACE_MS = 30_000
+# An ended call stays readable (`GET /realtime_calls/{id}`) this long.
+KEEP_ENDED_MS = DAY_MS
+# Ledger days older than this are dropped.
+LEDGER_RETENTION_DAYS = 400
 
-# How long an ended call stays readable (GET /realtime_calls/{id}).
-ENDED_RETENTION_SECONDS = 24 * 3600
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+ClaimReason = Literal["max_duration", "quota_exceeded", "stale_admission"]
+
+
+class StoreUnavailable(CallsUnavailable):
+    """The shared store (Redis) did not answer: 503 `calls_unavailable` wherever it surfaces."""
+
+
+def utc_day(moment_ms: int) -> int:
+    """Days since 1970-01-01 in UTC: the ledger's day."""
+    return moment_ms // DAY_MS
+
+
+def day_name(day: int) -> str:
+    """`2026-12-02` for a ledger day."""
+    return date.fromordinal(EPOCH_ORDINAL + day).isoformat()
+
+
+def ms_to_midnight(moment_ms: int) -> int:
+    return DAY_MS - moment_ms % DAY_MS
+
+
+@dataclass(frozen=True)
+class AdmitRequest:
+    """Take a slot for a call. `spec` None: the call token's grant says what the call is.
+    `provider_call_id` is given when the provider's call exists before admission (a phone
+    call), so whoever finds the admission stale can hang it up. `enforce` False admits with a
+    deadline but without the cap and budget (failure mode `allow`)."""
+
+    tenant: str
+    call_id: str
+    transport: Transport
+    policy: TenantPolicy
+    attach_window_ms: int
+    spec: CallSpec | None = None
+    token: str | None = None
+    provider_call_id: str = ""
+    enforce: bool = True
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Usage read off the provider: `response_id` makes token counts idempotent (one response
+    is counted once however many sidebands report it); `audio_ms` is cumulative."""
+
+    response_id: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    audio_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class CallEnd:
+    """A call's end, as counted in the ledger (exactly once per call)."""
+
+    tenant: str
+    call_id: str
+    transport: Transport
+    reason: EndedReason
+    billed_ms: int
+    tokens_in: int
+    tokens_out: int
+    started_ms: int
+    ended_ms: int
+
+    @property
+    def seconds(self) -> float:
+        return self.billed_ms / 1000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A call this process claimed to act on: hang it up (deadline passed, budget spent), or
+    an admission that never became a call (`stale_admission`: release it, and hang up the
+    provider's call when one is known). No other process is handed it for `claim_ms`."""
+
+    record: CallRecord
+    reason: ClaimReason
+    past_grace: bool
+
+
+@dataclass(frozen=True)
+class ClaimPass:
+    claims: list[Claim]
+    next_due_ms: int | None  # when the tenant next has something due; None: nothing live
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    day: str  # YYYY-MM-DD, UTC
+    calls: int
+    audio_ms: int
+    tokens_in: int
+    tokens_out: int
+    by_transport: dict[str, tuple[int, int]]  # transport -> (calls, audio ms)
+
+
+@dataclass(frozen=True)
+class DueTenant:
+    tenant: str
+    mark: str  # what the index held when read: `settle` changes nothing if it moved since
+
+
+@dataclass(frozen=True)
+class DeadHolder:
+    holder: str
+    last_beat_ms: int  # a WebSocket session it relayed is billed up to here
+
+
+@dataclass(frozen=True)
+class Beat:
+    alive: bool  # False: this holder was presumed dead (its calls are being taken over)
+    dead: list[DeadHolder]  # holders whose beats stopped, now this caller's to take over
 
 
 class CallStore(Protocol):
-    async def create(self, record: CallRecord) -> None:
-        """Remember a new live call."""
+    backend: str  # "memory" or "redis"
 
-    async def get(self, tenant: str, call_id: str) -> CallRecord | None:
-        """The tenant's call, or None (also for another tenant's call id)."""
+    async def now_ms(self) -> int:
+        """The store's clock (Redis `TIME`): the one clock every decision uses."""
+        ...
 
-    async def list_live(self, tenant: str) -> list[CallRecord]:
-        """The tenant's live calls, oldest first."""
+    async def put_grant(self, token: str, tenant: str, spec: CallSpec, ttl_seconds: int) -> int:
+        """Keep what `token` grants for `ttl_seconds`; returns its expiry (store clock, ms)."""
+        ...
 
-    async def end(self, tenant: str, call_id: str, reason: str, at: float) -> CallRecord | None:
-        """Mark the call ended, once: the ended record for the caller that ended it, None if
-        it was already ended or does not exist."""
+    async def admit(self, request: AdmitRequest) -> CallRecord:
+        """The admitted record; or `Unauthorized` (token unknown, expired or used by another
+        call), `TooManyCalls`, `QuotaExceeded`. Run again with the same call id: the same
+        record."""
+        ...
 
-    async def add_usage(
-        self, tenant: str, call_id: str, audio_seconds: float = 0.0, tokens: int = 0
+    async def attach(self, tenant: str, call_id: str, provider_call_id: str, holder: str) -> bool:
+        """The provider created the call: it is live, held by `holder`. False when the
+        admission is gone (released as stale): the caller must undo the provider's call."""
+        ...
+
+    async def release(self, tenant: str, call_id: str) -> None:
+        """Give back the slot of an admission that never became a call; nothing is counted and
+        the call token (if any) may be used again."""
+        ...
+
+    async def add_usage(self, tenant: str, call_id: str, usage: UsageReport) -> None: ...
+
+    async def mark_ending(
+        self, tenant: str, call_id: str, reason: EndedReason, claim_ms: int
     ) -> None:
-        """Add usage to a call's running totals."""
+        """Before the gateway hangs up: the call is billed up to now, the provider's close that
+        follows counts under `reason`, and reapers keep off it for `claim_ms`."""
+        ...
+
+    async def end(
+        self,
+        tenant: str,
+        call_id: str,
+        reason: EndedReason,
+        op: str,
+        *,
+        final_audio_ms: int | None = None,
+        until_ms: int | None = None,
+    ) -> CallEnd | None:
+        """End a live call and count it in the ledger: the `CallEnd` for the caller whose
+        operation `op` ended it (also when `op` is run again), None for anyone else.
+        `until_ms` caps the time billed (a holder that died at that moment)."""
+        ...
+
+    async def get(self, tenant: str, call_id: str) -> CallRecord | None: ...
+
+    async def live_calls(self, tenant: str) -> list[CallRecord]:
+        """The tenant's live calls, oldest first (admissions not yet live are left out)."""
+        ...
+
+    async def slots_taken(self, tenant: str) -> int:
+        """Admissions and live calls holding one of the tenant's slots."""
+        ...
+
+    async def spent_today_ms(self, tenant: str) -> int:
+        """Audio the tenant used today: the ledger's ended calls plus its live calls so far."""
+        ...
+
+    async def usage(self, tenant: str, days: int) -> list[DayUsage]:
+        """Today first, then earlier UTC days, `days` entries in all."""
+        ...
+
+    async def claim_due(self, tenant: str, policy: TenantPolicy, claim_ms: int) -> ClaimPass: ...
 
     async def aclose(self) -> None: ...
 
 
-class MemoryCallStore:
-    def __init__(self) -> None:
-        self._calls: dict[tuple[str, str], CallRecord] = {}
+class Fleet(Protocol):
+    """What the gateway processes share beside the calls: the reapers' index and the holders."""
 
-    async def create(self, record: CallRecord) -> None:
-        self._calls[(record.tenant, record.call_id)] = record
+    async def touch(self, tenant: str) -> None:
+        """Name the tenant to the reapers (before admitting: a process killed right after an
+        admission leaves a call that every reaper knows where to look for)."""
+        ...
 
-    async def get(self, tenant: str, call_id: str) -> CallRecord | None:
-        return self._calls.get((tenant, call_id))
+    async def due_tenants(self) -> list[DueTenant]: ...
 
-    async def list_live(self, tenant: str) -> list[CallRecord]:
-        live = [r for (t, _), r in self._calls.items() if t == tenant and r.status == "live"]
-        return sorted(live, key=lambda record: record.started_at)
+    async def settle(self, due: DueTenant, next_due_ms: int | None) -> None:
+        """After a sweep: when the tenant is next due (None: drop it from the index), unless an
+        admission touched it meanwhile."""
+        ...
 
-    async def end(self, tenant: str, call_id: str, reason: str, at: float) -> CallRecord | None:
-        record = self._calls.get((tenant, call_id))
-        if record is None or record.status != "live":
-            return None
-        ended = record.ended(reason, at)
-        self._calls[(tenant, call_id)] = ended
-        self._forget_old(at)
-        return ended
+    async def indexed_tenants(self) -> list[str]:
+        """Every tenant the index knows: where a dead holder's calls may be."""
+        ...
 
-    async def add_usage(
-        self, tenant: str, call_id: str, audio_seconds: float = 0.0, tokens: int = 0
-    ) -> None:
-        record = self._calls.get((tenant, call_id))
-        if record is not None:
-            self._calls[(tenant, call_id)] = replace(
-                record,
-                audio_seconds=record.audio_seconds + audio_seconds,
-                tokens=record.tokens + tokens,
-            )
+    async def beat(self, holder: str, ttl_ms: int, *, first: bool = False) -> Beat:
+        """Say `holder` is alive for `ttl_ms` (`first`: it registers). Hands the caller, for a
+        while, the dead holders nobody else is taking over."""
+        ...
 
-    def _forget_old(self, now: float) -> None:
-        horizon = now - ENDED_RETENTION_SECONDS
-        for key, record in list(self._calls.items()):
-            if record.ended_at is not None and record.ended_at < horizon:
-                del self._calls[key]
+    async def adopt(self, tenant: str, dead: list[str], holder: str) -> list[CallRecord]:
+        """Make `holder` the holder of the tenant's live calls held by a dead holder."""
+        ...
 
-    async def aclose(self) -> None:
-        self._calls.clear()
+    async def bury(self, dead: str) -> None:
+        """Every call of a dead holder has been taken over: forget it."""
+        ...
 
+    async def let_go(self, holder: str) -> None:
+        """A graceful stop: this holder's calls are to be taken over at once."""
+        ...
 
-@dataclass
-class CallState:
-    """Call tokens and call records, from one backend; `aclose` releases its connections."""
-
-    tokens: TokenStore
-    calls: CallStore
-    # With Redis replicas to wait for: answers once they hold the tenant's writes so far.
-    wait_replicas: ReplicaWait | None = None
-
-    async def aclose(self) -> None:
-        await self.tokens.aclose()
-        await self.calls.aclose()
-
-
-def build_call_state(settings: Settings) -> CallState:
-    """In process without Redis; in the Redis the limiter shares when it is configured."""
-    if not settings.redis_configured():
-        return CallState(MemoryTokenStore(), MemoryCallStore())
-    from redis.asyncio import Redis
-
-    from realtime_gateway.gateway.calls.redis_store import RedisCallStore
-    from realtime_gateway.gateway.calls.tokens import RedisTokenStore
-    from realtime_gateway.gateway.redisconn import redis_from_settings
-    from realtime_gateway.gateway.replica_wait import ReplicaWait
-
-    client = redis_from_settings(settings)
-    replicas = settings.replicas_to_wait_for()
-    wait = (
-        ReplicaWait(client, replicas, settings.redis_wait_ms)
-        if replicas > 0 and isinstance(client, Redis)
-        else None
-    )
-    return CallState(RedisTokenStore(client), RedisCallStore(client, owns_client=True), wait)
+    async def aclose(self) -> None: ...

@@ -1,108 +1,117 @@
-"""The reaper: every replica runs one. Each sweep claims the calls that are due (deadline passed,
-or the tenant's budget spent), hangs them up at the provider and counts their end once.
+"""The reaper: one per replica (its workers elect one, `replica_lock.py`). It wakes a few times
+a second, asks the fleet's index which tenants have something due, and for those only claims
+the due calls (deadline passed, budget spent, admission stale), acts on each claim in a task of
+its own (so a slow provider stalls nobody), and tells the index when the tenant is next due.
 
-A claim keeps other replicas off a call for `claim_seconds`; if the claimer dies or the
-provider does not confirm, the claim lapses and another sweep (any replica's) tries again.
-Past its deadline plus the grace, a call is ended even when the provider cannot be reached, so
-a dead provider never holds a tenant's slot.
+A claim keeps other reapers off a call for `claim_ms` (longer than a hang-up may take); if the
+claimer dies or the provider does not confirm, it lapses and any reaper tries again. Past its
+deadline plus the grace, a call is ended even when the provider cannot be reached, so a dead
+provider never holds a tenant's slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+import random
 
-from realtime_gateway.gateway.leash.policy import Policies
-from realtime_gateway.gateway.leash.types import (
-    DEFAULT_CLAIM_SECONDS,
-    DEFAULT_GRACE_SECONDS,
-    CallEnd,
-    DueCall,
-    LeashStore,
-)
-from realtime_gateway.gateway.redisconn import REDIS_FAILURES
+from realtime_gateway.gateway.calls.service import Calls
+from realtime_gateway.gateway.calls.store import CallStore, Claim, Fleet, StoreUnavailable
+from realtime_gateway.gateway.errors import ProviderError
+from realtime_gateway.gateway.leash.replica_lock import ReplicaLock
 from realtime_gateway.gateway.tasks import cancel_and_wait, cancel_requested
 
 log = logging.getLogger("realtime_gateway.gateway.leash.reaper")
-
-HangUp = Callable[[DueCall], Awaitable[None]]
-OnEnd = Callable[[CallEnd], Awaitable[None]]
 
 DEFAULT_INTERVAL = 0.25
 
 
 class Reaper:
     def __init__(
-        self,
-        store: LeashStore,
-        policies: Policies,
-        hang_up: HangUp,
-        on_end: OnEnd,
-        *,
-        interval: float = DEFAULT_INTERVAL,
-        claim_seconds: float = DEFAULT_CLAIM_SECONDS,
-        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+        self, calls: Calls, *, interval: float = DEFAULT_INTERVAL, lock: ReplicaLock | None = None
     ) -> None:
-        self._store = store
-        self._policies = policies
-        self._hang_up = hang_up
-        self._on_end = on_end
+        """`lock` elects one reaper among a replica's workers (None: this one reaps)."""
+        self._calls = calls
+        self._lock = lock
         self._interval = interval
-        self._claim_seconds = claim_seconds
-        longest = max(
-            [policies.default.max_call_seconds]
-            + [policy.max_call_seconds for policy in policies.tenants.values()]
-        )
-        # A tenant that admitted nothing for this long has no call left to reap.
-        self._horizon = longest + grace_seconds + 3 * claim_seconds
+        self._acting: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
 
-    async def sweep(self) -> list[CallEnd]:
-        """One pass over every tenant that may have live calls; the ends this replica counted."""
-        claims: list[DueCall] = []
-        for tenant in await self._store.active_tenants(self._horizon):
-            policy = self._policies.for_tenant(tenant)
-            claims += await self._store.claim_due(tenant, policy, self._claim_seconds)
-        finished = await asyncio.gather(*(self._finish(due) for due in claims))
-        return [end for end in finished if end is not None]
-
-    async def _finish(self, due: DueCall) -> CallEnd | None:
-        try:
-            await self._hang_up(due)
-        except Exception as error:  # a provider failure must not stop the sweep
-            log.warning(
-                "hang-up failed",
-                extra={
-                    "tenant": due.tenant,
-                    "call_id": due.call_id,
-                    "reason": due.reason,
-                    "error": type(error).__name__,
-                    "past_grace": due.past_grace,
-                },
-            )
-            if not due.past_grace:
-                return None  # the claim lapses and a later sweep tries again
-        end = await self._store.end(due.tenant, due.call_id, due.reason)
-        if end is not None:
+    async def sweep(self) -> None:
+        """One pass over the tenants the index says are due, in each store that holds calls."""
+        stores = [(self._calls.store, self._calls.fleet)]
+        if self._calls.local is not self._calls.store:
+            stores.append((self._calls.local, self._calls.local_fleet))
+        for store, fleet in stores:
             try:
-                await self._on_end(end)
-            except Exception as error:  # the end is counted; its report must not stop us
-                log.error("call end report failed", extra={"error": type(error).__name__})
-        return end
+                await self._sweep(store, fleet)
+            except StoreUnavailable as error:
+                log.warning("reaper: store unavailable", extra={"error": str(error.__cause__)})
+
+    async def _sweep(self, store: CallStore, fleet: Fleet) -> None:
+        for due in await fleet.due_tenants():
+            policy = self._calls.policies.for_tenant(due.tenant)
+            found = await store.claim_due(due.tenant, policy, self._calls.config.claim_ms)
+            for claim in found.claims:
+                key = (claim.record.tenant, claim.record.call_id)
+                if key not in self._acting:
+                    task = asyncio.create_task(self._act(store, claim), name=f"reap-{key[1]}")
+                    self._acting[key] = task
+                    task.add_done_callback(functools.partial(_forget, self._acting, key))
+            await fleet.settle(due, found.next_due_ms)
+
+    async def _act(self, store: CallStore, claim: Claim) -> None:
+        record = claim.record
+        try:
+            if claim.reason == "stale_admission":
+                if record.provider_call_id:  # a phone call that nobody answered in time
+                    await self._calls.hang_up(record, "gateway_hangup")
+                await store.release(record.tenant, record.call_id)
+                return
+            reason = claim.reason
+            await store.mark_ending(
+                record.tenant, record.call_id, reason, self._calls.config.claim_ms
+            )
+            try:
+                hung_up = await self._calls.hang_up(record, reason)
+            except ProviderError as error:
+                log.warning(
+                    "hang-up failed",
+                    extra={"call_id": record.call_id, "reason": reason, "error": str(error)},
+                )
+                hung_up = False
+            # A WebSocket session relayed by another process is ended here in the store; its
+            # relay sees the call is over at its next write and closes it.
+            if hung_up or claim.past_grace or record.transport == "websocket":
+                await self._calls.count_end(store, record, reason)
+            # else: the claim lapses and a later sweep (any replica's) tries again
+        except StoreUnavailable as error:
+            log.warning("reaper: store failed acting on a claim", extra={"error": str(error)})
+        except Exception as error:  # one bad call must not stop the reaper
+            log.error("reaper: acting on a claim failed", extra={"error": type(error).__name__})
 
     async def run(self) -> None:
-        """Sweep until stopped; a Redis outage is logged and waited out."""
         while not cancel_requested():
             try:
-                await self.sweep()
-            except REDIS_FAILURES as error:
-                log.warning("reaper: store unavailable", extra={"error": type(error).__name__})
-            await asyncio.sleep(self._interval)
+                if self._lock is None or self._lock.try_take():
+                    await self.sweep()
+            except Exception as error:  # one bad record must not stop the reaper
+                log.error("reaper: sweep failed", extra={"error": type(error).__name__})
+            # Jitter: the replicas' reapers do not all ask Redis at the same instant.
+            await asyncio.sleep(self._interval * random.uniform(0.8, 1.2))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="leash-reaper")
 
-    async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+    async def aclose(self) -> None:
+        await cancel_and_wait(self._task, *self._acting.values())
         self._task = None
+        if self._lock is not None:
+            self._lock.release()
+
+
+def _forget(
+    tasks: dict[tuple[str, str], asyncio.Task[None]], key: tuple[str, str], _: object
+) -> None:
+    tasks.pop(key, None)

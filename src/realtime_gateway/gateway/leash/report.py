@@ -1,14 +1,16 @@
 """What the operator sees of the leash: one audit line per call end (`event: call.ended`) and
-the metrics `gateway_calls_active{tenant}`, `gateway_calls_ended_total{reason}`,
+the metrics `gateway_calls_active{tenant}` (read from the store at each scrape, so every
+replica reports the fleet's figure), `gateway_calls_ended_total{reason}`,
 `gateway_call_seconds_total{tenant}`, `gateway_call_tokens_total{tenant,kind}`."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter as Tally
 
 from prometheus_client import Counter, Gauge
 
-from realtime_gateway.gateway.leash.types import CallEnd
+from realtime_gateway.gateway.calls.store import CallEnd, CallStore
 from realtime_gateway.gateway.observability.logs import AUDIT_LOGGER
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 
@@ -20,16 +22,17 @@ class LeashMetrics:
 
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
+        self._labels: set[str] = set()
         registry = metrics.registry
         self.active = Gauge(
             "gateway_calls_active",
-            "Live brokered calls per tenant, across replicas (as last seen by this replica)",
+            "Admitted and live calls per tenant across replicas, read at scrape",
             ["tenant"],
             registry=registry,
         )
         self.ended = Counter(
             "gateway_calls_ended",
-            "Brokered calls ended, by ended_reason (counted by the replica that ended them)",
+            "Calls ended, by ended_reason (counted by the process that ended them)",
             ["reason"],
             registry=registry,
         )
@@ -46,28 +49,31 @@ class LeashMetrics:
             registry=registry,
         )
 
-    def tenant_label(self, tenant: str) -> str:
-        return self._metrics.tenant_label(tenant)
+    async def refresh_active(self, store: CallStore, tenants: list[str]) -> None:
+        """Set the gauge from the store: tenants sharing the `other` label are summed."""
+        totals: Tally[str] = Tally()
+        for tenant in tenants:
+            totals[self._metrics.tenant_label(tenant)] += await store.slots_taken(tenant)
+        self._labels |= set(totals)
+        for label in self._labels:  # a tenant whose calls all ended reads 0, not its last figure
+            self.active.labels(label).set(totals.get(label, 0))
 
-    def set_active(self, tenant: str, live: int) -> None:
-        self.active.labels(self.tenant_label(tenant)).set(live)
-
-
-def report_call_end(metrics: LeashMetrics, end: CallEnd) -> None:
-    tenant = metrics.tenant_label(end.tenant)
-    metrics.ended.labels(end.reason).inc()
-    metrics.seconds.labels(tenant).inc(end.seconds)
-    metrics.tokens.labels(tenant, "input").inc(end.tokens_in)
-    metrics.tokens.labels(tenant, "output").inc(end.tokens_out)
-    audit_log.info(
-        "call ended",
-        extra={
-            "event": "call.ended",
-            "tenant": end.tenant,
-            "call_id": end.call_id,
-            "reason": end.reason,
-            "seconds": round(end.seconds, 3),
-            "tokens_in": end.tokens_in,
-            "tokens_out": end.tokens_out,
-        },
-    )
+    async def report(self, end: CallEnd) -> None:
+        tenant = self._metrics.tenant_label(end.tenant)
+        self.ended.labels(end.reason).inc()
+        self.seconds.labels(tenant).inc(end.seconds)
+        self.tokens.labels(tenant, "input").inc(end.tokens_in)
+        self.tokens.labels(tenant, "output").inc(end.tokens_out)
+        audit_log.info(
+            "call ended",
+            extra={
+                "event": "call.ended",
+                "tenant": end.tenant,
+                "call_id": end.call_id,
+                "transport": end.transport,
+                "reason": end.reason,
+                "seconds": round(end.seconds, 3),
+                "tokens_in": end.tokens_in,
+                "tokens_out": end.tokens_out,
+            },
+        )

@@ -1,9 +1,11 @@
-"""The provider's sideband WebSocket for one brokered call, held with the provider key:
-Realtime `wss://.../v1/realtime?call_id=ID`, Live `wss://.../v1/live/sessions/ID/attach`.
+"""The provider's sideband WebSocket for one live call, held with the provider key (the
+provider module names its URL: Realtime `.../realtime?call_id=ID`, Live
+`.../live/sessions/ID/attach`).
 
-`open_sideband(record)` yields the provider's server events; it returns when the provider
-closes the socket normally (the call is over) and raises `SidebandDropped` when the socket
-breaks (the call may still be live: attach again). Never followed to another host, no proxy.
+`open(record)` yields the provider's server events; it returns when the provider closes the
+socket normally (the call is over), raises `CallGone` when the provider does not know the call
+(404 at attach: the call is over too), and `SidebandDropped` when the socket breaks (the call
+may still be live: attach again). Never followed to another host, no proxy.
 """
 
 from __future__ import annotations
@@ -11,15 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
-from realtime_gateway.gateway.calls.records import CallRecord
-from realtime_gateway.gateway.providers.openai import auth_headers
+from realtime_gateway.gateway.calls.record import CallRecord
+from realtime_gateway.gateway.providers.registry import provider_named
 
 NORMAL_CLOSURE = 1000
-REALTIME_CALLS_SUFFIX = "/realtime/calls"
 
 OpenSideband = Callable[[CallRecord], AsyncIterator[dict[str, Any]]]
 
@@ -28,19 +28,12 @@ class SidebandDropped(Exception):
     """The socket broke before the provider closed it normally."""
 
 
-def sideband_url(record: CallRecord) -> str:
-    parts = urlsplit(record.upstream_endpoint)
-    scheme = {"https": "wss", "http": "ws"}[parts.scheme]
-    path = parts.path.rstrip("/")
-    call = quote(record.provider_call_id, safe="")
-    if record.wire == "live":
-        return urlunsplit((scheme, parts.netloc, f"{path}/{call}/attach", "", ""))
-    base = path.removesuffix(REALTIME_CALLS_SUFFIX) + "/realtime"
-    return urlunsplit((scheme, parts.netloc, base, f"call_id={call}", ""))
+class CallGone(Exception):
+    """The provider no longer knows the call (it ended while nobody listened)."""
 
 
 class AiohttpSidebands:
-    """Opens sidebands with the provider key; one pooled session per gateway."""
+    """Opens sidebands with the provider key; one pooled session per gateway process."""
 
     def __init__(self, api_key: str, connect_timeout: float = 10.0) -> None:
         self._api_key = api_key
@@ -53,16 +46,19 @@ class AiohttpSidebands:
         return self._session
 
     async def open(self, record: CallRecord) -> AsyncIterator[dict[str, Any]]:
-        url = sideband_url(record)
-        headers = auth_headers(record.upstream_endpoint, self._api_key)
+        provider = provider_named(record.spec.provider)
         try:
             socket = await self._client().ws_connect(
-                url,
-                headers=headers,
+                provider.sideband_url(record),
+                headers=provider.auth_headers(self._api_key),
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self._timeout),
                 max_msg_size=4 * 1024 * 1024,
                 heartbeat=20.0,
             )
+        except aiohttp.WSServerHandshakeError as error:
+            if error.status == 404:
+                raise CallGone(f"attach answered {error.status}") from error
+            raise SidebandDropped(f"could not attach: {error.status}") from error
         except (aiohttp.ClientError, TimeoutError) as error:
             raise SidebandDropped(f"could not attach: {type(error).__name__}") from error
         async with socket:

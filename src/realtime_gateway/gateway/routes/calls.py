@@ -9,9 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from realtime_gateway.gateway.addresses import path_prefix
 from realtime_gateway.gateway.auth import bearer_token
 from realtime_gateway.gateway.calls.offer import parse_offer
-from realtime_gateway.gateway.calls.records import CallRecord
+from realtime_gateway.gateway.calls.record import CallRecord
 from realtime_gateway.gateway.calls.tokens import token_tenant
 from realtime_gateway.gateway.errors import Unauthorized, documented
 from realtime_gateway.gateway.routes.session import read_body
@@ -20,6 +21,7 @@ from realtime_gateway.gateway.runtime import RuntimeDep, TenantDep, runtime_of
 router = APIRouter()
 
 NO_STORE = {"Cache-Control": "no-store"}
+CALLS_PATH = "/realtime_calls"
 
 CALL_ERRORS: dict[int | str, dict[str, Any]] = {
     400: documented("invalid_request: the body is not an SDP offer"),
@@ -75,16 +77,25 @@ CALL_ID_PARAMETER: dict[str, Any] = {
     },
 )
 async def create_call(request: Request) -> Response:
-    """A plain Starlette endpoint, served by `routes/hot.py` before this documented route."""
+    """A plain Starlette endpoint, served by `routes/hot.py` before this documented route.
+    The token is redeemed (a slot taken) before the body is read: a made-up token costs a
+    Redis round trip and nothing else."""
     runtime = runtime_of(request)
     token = bearer_token(request.headers.get("authorization"))
-    if token_tenant(token) is None:
+    tenant = token_tenant(token)
+    if tenant is None:
         raise Unauthorized("expected a call token from /realtime_session")
+    calls = runtime.calls
+    admission = await calls.admit(tenant, "webrtc", token=token)
     settings = runtime.settings
-    raw = await read_body(request, settings.max_offer_bytes, settings.body_timeout)
-    sdp = parse_offer(request.headers.get("content-type", ""), raw)
+    try:
+        raw = await read_body(request, settings.max_offer_bytes, settings.body_timeout)
+        sdp = parse_offer(request.headers.get("content-type", ""), raw)
+    except BaseException:
+        await calls.abandon(admission)
+        raise
     started = time.perf_counter()
-    record, answer = await runtime.broker.create_call(token, sdp)
+    record, answer = await calls.connect_webrtc(admission, sdp)
     # How long the provider's side took, so a slow call start can be placed (W3C Server-Timing).
     timing = f"broker;dur={(time.perf_counter() - started) * 1000:.1f}"
     return Response(
@@ -92,7 +103,7 @@ async def create_call(request: Request) -> Response:
         status_code=201,
         media_type="application/sdp",
         headers={
-            "Location": runtime.broker.call_location(record.call_id),
+            "Location": f"{path_prefix(settings.public_url)}{CALLS_PATH}/{record.call_id}",
             "Server-Timing": timing,
             **NO_STORE,
         },
@@ -105,8 +116,9 @@ async def create_call(request: Request) -> Response:
     responses={401: READ_ERRORS[401]},
 )
 async def list_calls(tenant: TenantDep, runtime: RuntimeDep) -> JSONResponse:
-    records = await runtime.broker.state.calls.list_live(tenant.name)
-    return JSONResponse({"calls": [r.to_public() for r in records]}, headers=NO_STORE)
+    records = await runtime.calls.live(tenant.name)
+    now = await runtime.calls.store.now_ms()
+    return JSONResponse({"calls": [r.to_public(now) for r in records]}, headers=NO_STORE)
 
 
 @router.get(
@@ -117,8 +129,9 @@ async def list_calls(tenant: TenantDep, runtime: RuntimeDep) -> JSONResponse:
 )
 async def get_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
     record = await _call(request, runtime)
-    body = record.to_public()
-    body.update(await runtime.leash.view(record.tenant, record.call_id))  # the leash's figures
+    body = record.to_public(await runtime.calls.store.now_ms())
+    left = await runtime.calls.budget_left_ms(record.tenant)
+    body["audio_seconds_left_today"] = None if left is None else round(left / 1000, 3)
     return JSONResponse(body, headers=NO_STORE)
 
 
@@ -130,13 +143,17 @@ async def get_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
 )
 async def end_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
     record = await _call(request, runtime)
-    ended = await runtime.broker.end_call(record, "caller_hangup")
-    return JSONResponse(ended.to_public(), headers=NO_STORE)
+    ended = await runtime.calls.end(record, "caller_hangup")
+    return JSONResponse(ended.to_public(await runtime.calls.store.now_ms()), headers=NO_STORE)
 
 
 async def _call(request: Request, runtime: RuntimeDep) -> CallRecord:
-    return await runtime.broker.call_for(
-        request.headers.get("authorization"),
-        request.path_params["call_id"],
-        runtime.authenticator,
-    )
+    """The call, if the credential is its tenant's or the call token that created it; else
+    404 (never 403: whether another tenant's call exists is not the caller's to know)."""
+    authorization = request.headers.get("authorization")
+    call_id = request.path_params["call_id"]
+    token = bearer_token(authorization)
+    if token_tenant(token) is not None:
+        return await runtime.calls.find_for_token(token, call_id)
+    tenant = runtime.authenticator.authenticate(authorization)
+    return await runtime.calls.find(tenant.name, call_id)

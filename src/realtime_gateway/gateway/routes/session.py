@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException  # FastAPI's subclasses it
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from realtime_gateway.gateway.addresses import public_base
 from realtime_gateway.gateway.auth import Tenant
 from realtime_gateway.gateway.body import (
     SessionRequest,
@@ -28,13 +29,16 @@ from realtime_gateway.gateway.errors import (
     error_code_for_status,
 )
 from realtime_gateway.gateway.observability.audit import SessionRecord, record_session
-from realtime_gateway.gateway.providers import MintedSession, MintRequest, select_adapter
+from realtime_gateway.gateway.providers.base import MintedSession, MintRequest
+from realtime_gateway.gateway.providers.registry import provider_for
 from realtime_gateway.gateway.ratelimit import Decision
 from realtime_gateway.gateway.runtime import Runtime, authenticated_tenant, runtime_of
 
 # Documentation (and a correct fallback): `POST /realtime_session` is served by `routes/hot.py`,
 # which the app calls before its middleware stack and this router.
 router = APIRouter()
+
+CALLS_PATH = "/realtime_calls"
 
 # nginx's status for "the client closed the request": audited, never sent.
 CLIENT_CLOSED_REQUEST = 499
@@ -111,11 +115,16 @@ async def mint_for_tenant(request: Request, tenant: Tenant, runtime: Runtime) ->
                 f"{decision.window} s; try again in {decision.retry_after} s",
                 headers=decision.headers(),
             )
+        calls = runtime.calls
         if (
-            runtime.broker.mode_for(tenant.name, session_request.model, session_request.endpoint)
+            calls.mode_for(tenant.name, session_request.model, session_request.endpoint)
             == "brokered"
         ):
-            session = await runtime.broker.mint(tenant.name, session_request, str(request.base_url))
+            spec = calls.spec_for(
+                session_request.endpoint, session_request.model, session_request.voice
+            )
+            webrtc_url = public_base(runtime.settings.public_url, request.scope) + CALLS_PATH
+            session = await calls.mint_token(tenant.name, spec, webrtc_url)
         else:
             try:
                 session = await mint(runtime, session_request)
@@ -169,7 +178,7 @@ def record_decision(runtime: Runtime, decision: Decision) -> None:
 
 async def mint(runtime: Runtime, session_request: SessionRequest) -> MintedSession:
     settings = runtime.settings
-    adapter, target = select_adapter(session_request.endpoint)
+    adapter, target = provider_for(session_request.endpoint, session_request.model)
     api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     started = time.perf_counter()
     outcome = "ok"

@@ -4,7 +4,7 @@
 // Brokered: the gateway hands out its own single-use call token and takes the offer itself;
 // no provider credential reaches this page. Direct: the provider's ephemeral secret.
 export function callMode(session) {
-  return String(session?.client_secret?.value ?? "").startsWith("rtg_ct_") ? "brokered" : "direct";
+  return String(session?.client_secret?.value ?? "").startsWith("ek_rtg_") ? "brokered" : "direct";
 }
 
 // A brokered call's gateway URL (from the answer's Location), to read or end it.

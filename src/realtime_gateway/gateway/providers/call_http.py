@@ -58,10 +58,16 @@ class AiohttpCallTransport:
                 declared = response.content_length
                 if declared is not None and declared > MAX_ANSWER_BYTES:
                     raise UpstreamUnreachable("answer over the size cap")
-                payload = await response.read()
-                if len(payload) > MAX_ANSWER_BYTES:
-                    raise UpstreamUnreachable("answer over the size cap")
-                return UpstreamReply(response.status, payload, response.headers.get("Location"))
+                # Read as it arrives, so a chunked answer is refused at the cap, not after it.
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    size += len(chunk)
+                    if size > MAX_ANSWER_BYTES:
+                        raise UpstreamUnreachable("answer over the size cap")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+                return UpstreamReply(response.status, body, response.headers.get("Location"))
         except TimeoutError as error:
             raise UpstreamTimeout from error
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as error:

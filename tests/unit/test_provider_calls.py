@@ -1,5 +1,6 @@
-"""What brokered mode sends the provider, and how it reads the answers: through a scripted
-`CallTransport` (the seam), so each wire's exact request is visible."""
+"""What each provider module sends to create and hang up a call, where its sideband is, and
+how it reads answers and usage: through a scripted `CallTransport` (the seam), so each
+provider's exact request is visible. The provider is chosen by the registry, as in serving."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from realtime_gateway.gateway.calls.http import UpstreamReply
-from realtime_gateway.gateway.calls.records import CallGrant, CallRecord
-from realtime_gateway.gateway.calls.upstream import CallUpstream
-from realtime_gateway.gateway.calls.wire import CallPolicy, upstream_target
+from realtime_gateway.gateway.calls.record import CallRecord, CallSpec
+from realtime_gateway.gateway.calls.store import UsageReport
 from realtime_gateway.gateway.errors import ProviderError
+from realtime_gateway.gateway.policy import TenantPolicy
+from realtime_gateway.gateway.providers.call_http import UpstreamReply
+from realtime_gateway.gateway.providers.protocol import CallControl, CreatedCall, MalformedCall
+from realtime_gateway.gateway.providers.registry import provider_for, provider_named
+from realtime_gateway.gateway.settings import DataChannelPermissions
 
 KEY = "sk-upstream-test-key-0123456789abcdef"
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
@@ -43,8 +47,36 @@ class ScriptedCalls:
         pass
 
 
-def grant(endpoint: str, model: str = "gpt-realtime") -> CallGrant:
-    return CallGrant("acme", model, "verse", endpoint, 2e9)
+def spec(endpoint: str, model: str = "gpt-realtime") -> CallSpec:
+    """A call minted against `endpoint`, as the service makes its spec."""
+    provider, target = provider_for(endpoint, model)
+    return CallSpec(provider.name, provider.calls_endpoint(target), model, "verse")
+
+
+async def create(
+    transport: ScriptedCalls, endpoint: str, model: str = "gpt-realtime", **policy: object
+) -> CreatedCall:
+    made = spec(endpoint, model)
+    control = CallControl(transport, KEY, 5.0)
+    return await provider_named(made.provider).create_call(
+        control,
+        made,
+        TenantPolicy(**policy),
+        SDP,  # type: ignore[arg-type]
+    )
+
+
+def record(provider: str, endpoint: str, provider_call_id: str) -> CallRecord:
+    return CallRecord(
+        call_id="call_" + "0" * 24,
+        tenant="acme",
+        state="live",
+        transport="webrtc",
+        spec=CallSpec(provider, endpoint, "gpt-realtime", "verse"),
+        started_ms=0,
+        deadline_ms=900_000,
+        provider_call_id=provider_call_id,
+    )
 
 
 def form_fields(sent: Sent) -> dict[str, tuple[str, str]]:
@@ -58,54 +90,53 @@ def form_fields(sent: Sent) -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.parametrize(
-    ("endpoint", "model", "wire", "create_url"),
+    ("endpoint", "model", "provider", "create_url"),
     [
         (
             "https://api.openai.com/v1/realtime/client_secrets",
             "gpt-realtime",
-            "realtime",
+            "openai",
             "https://api.openai.com/v1/realtime/calls",
         ),
         (  # the seed's beta alias is served through GA
             "https://api.openai.com/v1/realtime/sessions",
             "gpt-realtime",
-            "realtime",
+            "openai",
             "https://api.openai.com/v1/realtime/calls",
         ),
         (
             "https://api.openai.com/v1/live/sessions",
             "gpt-realtime",
-            "live",
+            "openai-live",
             "https://api.openai.com/v1/live/sessions",
         ),
         (  # a Live model is a Live call beside whichever endpoint it was minted against
             "https://api.openai.com/v1/realtime/client_secrets",
             "gpt-live-1",
-            "live",
+            "openai-live",
             "https://api.openai.com/v1/live/sessions",
         ),
         (
             "https://res.openai.azure.com/openai/v1/realtime/client_secrets",
             "gpt-realtime",
-            "realtime",
+            "azure",
             "https://res.openai.azure.com/openai/v1/realtime/calls",
         ),
     ],
 )
 def test_calls_are_created_beside_the_minting_endpoint(
-    endpoint: str, model: str, wire: str, create_url: str
+    endpoint: str, model: str, provider: str, create_url: str
 ) -> None:
-    target = upstream_target(grant(endpoint, model))
-    assert (target.wire, target.create_url) == (wire, create_url)
+    made = spec(endpoint, model)
+    assert (made.provider, made.endpoint) == (provider, create_url)
 
 
 async def test_realtime_call_is_unified_multipart_with_the_gateways_session() -> None:
     transport = ScriptedCalls([UpstreamReply(201, ANSWER.encode(), "/v1/realtime/calls/rtc_9")])
-    upstream = CallUpstream(transport, KEY, 5.0)
-    created = await upstream.create(
-        grant("https://api.openai.com/v1/realtime/client_secrets"),
-        SDP,
-        CallPolicy(instructions="Speak only about the weather."),
+    created = await create(
+        transport,
+        "https://api.openai.com/v1/realtime/client_secrets",
+        instructions="Speak only about the weather.",
     )
     assert (created.provider_call_id, created.answer_sdp) == ("rtc_9", ANSWER)
     [sent] = transport.sent
@@ -126,15 +157,17 @@ async def test_realtime_call_is_unified_multipart_with_the_gateways_session() ->
 async def test_live_call_is_a_json_session_with_webrtc_transport() -> None:
     answer = {"session": {"id": "sess_live_1"}, "transport": {"type": "webrtc", "sdp": ANSWER}}
     transport = ScriptedCalls([UpstreamReply(200, json.dumps(answer).encode())])
-    policy = CallPolicy(
+    channel = DataChannelPermissions(
+        allowed_client_events=["response.create"], allowed_server_events="all"
+    )
+    created = await create(
+        transport,
+        "https://api.openai.com/v1/live/sessions",
+        "gpt-live-1",
         instructions="Be brief.",
-        allowed_client_events=["response.create"],
-        allowed_server_events="all",
+        data_channel=channel,
     )
-    created = await CallUpstream(transport, KEY, 5.0).create(
-        grant("https://api.openai.com/v1/live/sessions", "gpt-live-1"), SDP, policy
-    )
-    assert (created.target.wire, created.provider_call_id) == ("live", "sess_live_1")
+    assert created.provider_call_id == "sess_live_1"
     [sent] = transport.sent
     assert sent.headers["Content-Type"] == "application/json"
     assert json.loads(sent.body) == {
@@ -155,9 +188,7 @@ async def test_live_call_is_a_json_session_with_webrtc_transport() -> None:
 
 async def test_azure_gets_the_key_as_api_key_header() -> None:
     transport = ScriptedCalls([UpstreamReply(201, ANSWER.encode(), "/calls/rtc_1")])
-    await CallUpstream(transport, KEY, 5.0).create(
-        grant("https://res.openai.azure.com/openai/v1/realtime/client_secrets"), SDP, CallPolicy()
-    )
+    await create(transport, "https://res.openai.azure.com/openai/v1/realtime/client_secrets")
     assert transport.sent[0].headers["api-key"] == KEY
     assert "Authorization" not in transport.sent[0].headers
 
@@ -182,30 +213,71 @@ async def test_azure_gets_the_key_as_api_key_header() -> None:
 async def test_provider_failures_are_provider_errors_in_our_words(
     reply: UpstreamReply, message: str
 ) -> None:
-    upstream = CallUpstream(ScriptedCalls([reply]), KEY, 5.0)
     with pytest.raises(ProviderError) as raised:
-        await upstream.create(
-            grant("https://api.openai.com/v1/realtime/client_secrets"), SDP, CallPolicy()
-        )
+        await create(ScriptedCalls([reply]), "https://api.openai.com/v1/realtime/client_secrets")
     assert raised.value.message.startswith(message) or message in raised.value.message
     assert "sk-leak" not in raised.value.message
 
 
+async def test_a_malformed_answer_names_the_call_it_made_so_it_can_be_hung_up() -> None:
+    reply = UpstreamReply(201, b"<html>", "/v1/realtime/calls/rtc_made")
+    with pytest.raises(MalformedCall) as raised:
+        await create(ScriptedCalls([reply]), "https://api.openai.com/v1/realtime/client_secrets")
+    assert raised.value.provider_call_id == "rtc_made"
+
+
 async def test_hangup_goes_to_the_calls_own_url_and_tolerates_a_gone_call() -> None:
     transport = ScriptedCalls([UpstreamReply(404, b"{}"), UpstreamReply(500, b"{}")])
-    upstream = CallUpstream(transport, KEY, 5.0)
-    record = CallRecord(
-        call_id="call_1",
-        tenant="acme",
-        provider_call_id="sess_live_1",
-        wire="live",
-        upstream_endpoint="https://api.openai.com/v1/live/sessions",
-        model="gpt-live-1",
-        voice="verse",
-        started_at=0.0,
-        deadline=900.0,
-    )
-    await upstream.hang_up(record)
+    live = record("openai-live", "https://api.openai.com/v1/live/sessions", "sess_live_1")
+    control = CallControl(transport, KEY, 5.0)
+    await provider_named("openai-live").hang_up(control, live)
     assert transport.sent[0].url == "https://api.openai.com/v1/live/sessions/sess_live_1/hangup"
     with pytest.raises(ProviderError):
-        await upstream.hang_up(record)
+        await provider_named("openai-live").hang_up(control, live)
+
+
+@pytest.mark.parametrize(
+    ("provider", "endpoint", "expected"),
+    [
+        (
+            "openai",
+            "https://api.openai.com/v1/realtime/calls",
+            "wss://api.openai.com/v1/realtime?call_id=rtc_1",
+        ),
+        (
+            "openai-live",
+            "https://api.openai.com/v1/live/sessions",
+            "wss://api.openai.com/v1/live/sessions/rtc_1/attach",
+        ),
+        (
+            "azure",
+            "https://acme.openai.azure.com/openai/v1/realtime/calls",
+            "wss://acme.openai.azure.com/openai/v1/realtime?call_id=rtc_1",
+        ),
+        (
+            "openai",
+            "http://127.0.0.1:8090/v1/realtime/calls",
+            "ws://127.0.0.1:8090/v1/realtime?call_id=rtc_1",
+        ),
+    ],
+)
+def test_sideband_url_per_provider(provider: str, endpoint: str, expected: str) -> None:
+    assert provider_named(provider).sideband_url(record(provider, endpoint, "rtc_1")) == expected
+
+
+def test_a_provider_call_id_cannot_leave_its_place_in_the_url() -> None:
+    live = record("openai-live", "https://api.openai.com/v1/live/sessions", "a/../b?x=1")
+    url = provider_named("openai-live").sideband_url(live)
+    assert url == "wss://api.openai.com/v1/live/sessions/a%2F..%2Fb%3Fx%3D1/attach"
+
+
+def test_each_provider_reads_its_own_usage() -> None:
+    done = {
+        "type": "response.done",
+        "response": {"id": "resp_7", "usage": {"input_tokens": 12, "output_tokens": 30}},
+    }
+    closed = {"type": "session.closed", "usage": {"seconds": 4.25}}
+    assert provider_named("openai").usage_of(done) == UsageReport("resp_7", 12, 30)
+    assert provider_named("openai").usage_of(closed) is None
+    assert provider_named("openai-live").usage_of(closed) == UsageReport(audio_ms=4250)
+    assert provider_named("openai-live").usage_of({"type": "session.usage.updated"}) is None

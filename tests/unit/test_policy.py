@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from realtime_gateway.gateway.policy import policies_from
 from realtime_gateway.gateway.settings import load_settings
 
 
@@ -22,7 +23,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_defaults_are_900_seconds_5_calls_and_no_budget() -> None:
-    policy = load_settings().policies().for_tenant("anyone")
+    policy = policies_from(load_settings()).for_tenant("anyone")
     assert policy.max_call_seconds == 900
     assert policy.max_concurrent_calls == 5
     assert policy.daily_audio_seconds is None
@@ -33,7 +34,7 @@ def test_environment_defaults_apply_to_every_tenant(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("GATEWAY_MAX_CALL_SECONDS", "120")
     monkeypatch.setenv("GATEWAY_MAX_CONCURRENT_CALLS", "2")
     monkeypatch.setenv("GATEWAY_DAILY_AUDIO_SECONDS", "3600")
-    policy = load_settings().policies().for_tenant("acme")
+    policy = policies_from(load_settings()).for_tenant("acme")
     assert (policy.max_call_seconds, policy.max_concurrent_calls) == (120, 2)
     assert policy.daily_audio_seconds == 3600
 
@@ -56,7 +57,7 @@ def test_toml_tables_and_environment_json_merge_per_field(
         "GATEWAY_TENANT_POLICIES",
         '{"acme": {"max_call_seconds": 30}, "globex": {"max_concurrent_calls": 1}}',
     )
-    policies = load_settings(config).policies()
+    policies = policies_from(load_settings(config))
     acme = policies.for_tenant("acme")
     assert acme.max_call_seconds == 30  # the environment beats the file
     assert acme.daily_audio_seconds == 300  # the file's other fields stay

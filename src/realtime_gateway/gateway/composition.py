@@ -1,0 +1,157 @@
+"""The composition root: every service the gateway runs, built once from the settings.
+
+`check_serving(settings)` refuses a configuration that cannot serve (before anything starts);
+`build_services(settings, ...)` makes the call store and fleet (Redis or in process), the call
+service, the reaper, the sideband watcher and the HTTP clients; `Services.start()` starts the
+background loops and `aclose()` stops them and closes what they hold. Nothing else constructs
+these; tests pass seams (a provider transport, a limiter) in here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from realtime_gateway.gateway.calls.memory_store import MemoryCallStore, MemoryFleet
+from realtime_gateway.gateway.calls.redis_fleet import RedisFleet
+from realtime_gateway.gateway.calls.redis_store import RedisCallStore
+from realtime_gateway.gateway.calls.service import CallMode, Calls, CallsConfig
+from realtime_gateway.gateway.calls.store import CallStore, Fleet
+from realtime_gateway.gateway.leash.reaper import Reaper
+from realtime_gateway.gateway.leash.replica_lock import ReplicaLock
+from realtime_gateway.gateway.leash.report import LeashMetrics
+from realtime_gateway.gateway.leash.sideband import AiohttpSidebands
+from realtime_gateway.gateway.leash.watcher import SidebandWatcher
+from realtime_gateway.gateway.observability.metrics import GatewayMetrics
+from realtime_gateway.gateway.policy import policies_from
+from realtime_gateway.gateway.providers.call_http import AiohttpCallTransport, CallTransport
+from realtime_gateway.gateway.providers.protocol import CallControl
+from realtime_gateway.gateway.redisconn import (
+    RedisSettingsError,
+    redis_from_settings,
+    redis_topology,
+)
+from realtime_gateway.gateway.replica_wait import ReplicaWait
+from realtime_gateway.gateway.settings import ConfigError, Settings
+
+# An admission that is not live by then is stale: the provider's answer took longer than its
+# timeout allows, or the process that admitted it died. A reaper releases it.
+ATTACH_MARGIN_SECONDS = 10
+
+
+def check_scale_out(settings: Settings) -> None:
+    """Refuse a mixture of Redis topologies, and several workers without shared state."""
+    try:
+        redis_topology(settings)
+    except RedisSettingsError as error:
+        raise ConfigError(str(error)) from error
+    settings.validate_workers()
+
+
+def check_serving(settings: Settings) -> None:
+    """Refuse, in one line, a configuration that is unsafe or cannot serve."""
+    check_scale_out(settings)
+    settings.validate_for_serving()
+
+
+def calls_config(settings: Settings) -> CallsConfig:
+    timeout = settings.provider_timeout
+    return CallsConfig(
+        default_mode=settings.call_mode,
+        tenant_modes=settings.tenant_modes(),
+        secret_ttl=settings.secret_ttl,
+        failure_mode=settings.limiter_failure_mode,
+        attach_window_ms=int((timeout + ATTACH_MARGIN_SECONDS) * 1000),
+        # Longer than a hang-up can take, so no second reaper hangs up while the first waits.
+        claim_ms=int(math.ceil(2 * timeout + 5) * 1000),
+    )
+
+
+@dataclass
+class Services:
+    calls: Calls
+    reaper: Reaper
+    watcher: SidebandWatcher
+    leash_metrics: LeashMetrics
+    _closers: list[object] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.reaper.start()
+        self.watcher.start()
+
+    async def aclose(self) -> None:
+        await self.watcher.aclose()
+        await self.reaper.aclose()
+        for closer in self._closers:
+            await closer.aclose()  # type: ignore[attr-defined]
+
+
+def build_stores(settings: Settings) -> tuple[CallStore, Fleet, ReplicaWait | None]:
+    if not settings.redis_configured():
+        store = MemoryCallStore()
+        return store, MemoryFleet(store), None
+    client = redis_from_settings(settings)
+    redis_store = RedisCallStore(client, owns_client=True)
+    replicas = settings.replicas_to_wait_for()
+    wait = (
+        ReplicaWait(client, replicas, settings.redis_wait_ms)
+        if replicas > 0 and isinstance(client, Redis)
+        else None
+    )
+    return redis_store, RedisFleet(redis_store), wait
+
+
+def build_services(
+    settings: Settings,
+    metrics: GatewayMetrics,
+    *,
+    call_transport: CallTransport | None = None,
+) -> Services:
+    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    http = call_transport or AiohttpCallTransport()
+    store, fleet, wait = build_stores(settings)
+    if store.backend == "memory":
+        local, local_fleet = store, fleet
+    else:
+        local = MemoryCallStore()
+        local_fleet = MemoryFleet(local)
+    holder = _HolderName()
+    calls = Calls(
+        calls_config(settings),
+        store=store,
+        fleet=fleet,
+        local=local,
+        local_fleet=local_fleet,
+        policies=policies_from(settings),
+        control=CallControl(http, api_key, settings.provider_timeout),
+        holder=holder,
+    )
+    sidebands = AiohttpSidebands(api_key, connect_timeout=settings.provider_timeout)
+    watcher = SidebandWatcher(calls, sidebands.open)
+    holder.watcher = watcher
+    calls.on_live.append(watcher.hold)
+    if wait is not None:
+        calls.after_live = wait
+    leash_metrics = LeashMetrics(metrics)
+    calls.on_end.append(leash_metrics.report)
+    reaper = Reaper(calls, lock=ReplicaLock.from_environment())
+    closers: list[object] = [sidebands, store]
+    if local is not store:
+        closers.append(local)
+    if call_transport is None:
+        closers.append(http)
+    return Services(calls, reaper, watcher, leash_metrics, closers)
+
+
+class _HolderName:
+    """This process's name in the fleet: the watcher's, which changes if it is presumed dead."""
+
+    watcher: SidebandWatcher | None = None
+
+    def __call__(self) -> str:
+        return self.watcher.holder if self.watcher is not None else ""
+
+
+__all__ = ["CallMode", "Services", "build_services", "check_serving"]

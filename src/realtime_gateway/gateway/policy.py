@@ -1,0 +1,86 @@
+"""Per-tenant call policy: the gateway-wide defaults from the settings, overridden per tenant
+by `[tenants.NAME]` TOML tables and `GATEWAY_TENANT_POLICIES` (the environment's value for a
+field beats the file's). Every rule that reads a limit reads it from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from realtime_gateway.gateway.settings import (
+    DataChannelPermissions,
+    Settings,
+    TenantPolicyOverrides,
+)
+
+DEFAULT_MAX_CALL_SECONDS = 900
+DEFAULT_MAX_CONCURRENT_CALLS = 5
+
+
+@dataclass(frozen=True)
+class TenantPolicy:
+    """The resolved limits for one tenant. `daily_audio_seconds` None means no budget."""
+
+    max_call_seconds: int = DEFAULT_MAX_CALL_SECONDS
+    max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS
+    daily_audio_seconds: int | None = None
+    instructions: str | None = None
+    data_channel: DataChannelPermissions | None = None
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The gateway-wide default and the tenants that differ from it."""
+
+    default: TenantPolicy = TenantPolicy()
+    tenants: dict[str, TenantPolicy] = field(default_factory=dict)
+
+    def for_tenant(self, tenant: str) -> TenantPolicy:
+        return self.tenants.get(tenant, self.default)
+
+    def longest_call_seconds(self) -> int:
+        return max(
+            [self.default.max_call_seconds] + [p.max_call_seconds for p in self.tenants.values()]
+        )
+
+
+def merge_overrides(
+    file_tables: dict[str, TenantPolicyOverrides],
+    environment: dict[str, TenantPolicyOverrides],
+) -> dict[str, TenantPolicyOverrides]:
+    """Per tenant and per field, the environment's value beats the file's."""
+    merged: dict[str, TenantPolicyOverrides] = {}
+    for tenant in {*file_tables, *environment}:
+        values: dict[str, Any] = {}
+        for source in (file_tables.get(tenant), environment.get(tenant)):
+            if source is not None:
+                values.update(source.model_dump(exclude_unset=True))
+        merged[tenant] = TenantPolicyOverrides.model_validate(values)
+    return merged
+
+
+def resolve(default: TenantPolicy, table: TenantPolicyOverrides) -> TenantPolicy:
+    """One tenant's policy: its table's fields over the default."""
+    return TenantPolicy(
+        max_call_seconds=table.max_call_seconds or default.max_call_seconds,
+        max_concurrent_calls=table.max_concurrent_calls or default.max_concurrent_calls,
+        daily_audio_seconds=(
+            table.daily_audio_seconds
+            if "daily_audio_seconds" in table.model_fields_set
+            else default.daily_audio_seconds
+        ),
+        instructions=table.instructions,
+        data_channel=table.data_channel,
+    )
+
+
+def policies_from(settings: Settings) -> Policies:
+    default = TenantPolicy(
+        max_call_seconds=settings.max_call_seconds,
+        max_concurrent_calls=settings.max_concurrent_calls,
+        daily_audio_seconds=settings.daily_audio_seconds,
+    )
+    overrides = merge_overrides(settings.tenants, settings.tenant_policies)
+    return Policies(
+        default=default, tenants={name: resolve(default, t) for name, t in overrides.items()}
+    )
