@@ -7,8 +7,8 @@ answer loses nothing."""
 from __future__ import annotations
 
 import asyncio
-import re
 import json
+import re
 import signal
 import time
 from pathlib import Path
