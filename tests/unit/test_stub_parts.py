@@ -10,10 +10,10 @@ import pytest
 from realtime_gateway.media.audio import rms
 from realtime_gateway.media.tracks import FRAME_SAMPLES, SAMPLE_RATE
 from realtime_gateway.stub import events
-from realtime_gateway.stub.conversation import merge_session
 from realtime_gateway.stub.faults import FaultSwitch, openai_error
 from realtime_gateway.stub.forms import OfferError, parse_offer
 from realtime_gateway.stub.secrets import SecretStore
+from realtime_gateway.stub.sessions import merge_session
 from realtime_gateway.stub.usage import ResponseUsage
 from realtime_gateway.stub.voice import SpeakingTrack, synthesize
 
