@@ -25,7 +25,7 @@ from realtime_gateway.stub import events
 from realtime_gateway.stub.dialect import Dialect
 from realtime_gateway.stub.records import CallRecord
 from realtime_gateway.stub.vad import VoiceActivity
-from realtime_gateway.stub.voice import SpeakingTrack, synthesize
+from realtime_gateway.stub.voice import SpeakingTrack, speech
 
 __all__ = ["CallRecord", "Sideband", "StubCall"]
 
@@ -117,7 +117,7 @@ class StubCall:
         return int(1000 * (time.monotonic() - self._started))
 
     async def synthesize(self, text: str) -> Samples:
-        return await asyncio.to_thread(synthesize, self.voice, text, use_espeak=self._use_espeak)
+        return await speech(self.voice, text, use_espeak=self._use_espeak)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
