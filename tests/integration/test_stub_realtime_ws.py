@@ -20,8 +20,10 @@ import websockets
 from realtime_gateway.media.audio import read_wav, rms, write_wav
 from realtime_gateway.media.resampling import resample
 from realtime_gateway.media.tracks import SAMPLE_RATE
+from realtime_gateway.stub.server import StubConfig, create_stub_app
 from realtime_gateway.stub.voice import synthesize
-from tests.fixtures.stub import RunningStub
+from tests.fixtures.servers import serve_in_thread
+from tests.fixtures.stub import STUB_WS, RunningStub
 from tests.integration.test_stub_realtime_calls import client_for, next_of
 
 PCM_RATE = 24_000
@@ -376,3 +378,21 @@ async def test_faults_refuse_the_upgrade_or_drop_the_session(stub: RunningStub) 
     assert dropped.value.rcvd is not None and dropped.value.rcvd.code == 1011
     entry = await ended(stub, created["session"]["id"])
     assert entry["end_reason"] == "server_closed"
+
+
+async def test_a_stopping_stub_ends_its_sessions_with_shutdown() -> None:
+    app = create_stub_app(StubConfig(api_key="sk-shutdown-ws"))
+    state = app.state.stub
+    headers = {"Authorization": "Bearer sk-shutdown-ws"}
+    with serve_in_thread(app, ws=STUB_WS) as served:
+        url = served.base_url.replace("http://", "ws://") + "/v1/realtime?model=gpt-realtime"
+        socket = await websockets.connect(url, additional_headers=headers)
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "session.created"
+    try:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+        [record] = state.calls
+        assert record.ended and record.end_reason == "shutdown"
+    finally:
+        await socket.close()

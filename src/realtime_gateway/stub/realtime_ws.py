@@ -57,6 +57,7 @@ async def realtime_websocket(websocket: WebSocket) -> None:
         return
     subprotocol = "realtime" if "realtime" in websocket.scope.get("subprotocols", []) else None
     await websocket.accept(subprotocol=subprotocol)
+    state.calls.append(admitted.record)
     await run_session(websocket, admitted, state)
 
 
@@ -117,7 +118,6 @@ def _admit(websocket: WebSocket, state: StubState) -> JSONResponse | WebSocketLi
         audio_speed=config.ws_audio_speed,
         chunk_ms=config.ws_audio_chunk_ms,
     )
-    state.calls.append(record)
     return line
 
 
