@@ -170,7 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--api-key", required=True, help="tenant key for the gateway")
     connect.add_argument("--model", required=True, help="provider model, e.g. gpt-realtime")
     connect.add_argument("--voice", required=True, help="provider voice, e.g. verse")
-    connect.add_argument("--endpoint", default=None, help="provider endpoint override")
+    connect.add_argument(
+        "--transport",
+        choices=("webrtc", "websocket"),
+        default="webrtc",
+        help="webrtc: mint, then a WebRTC call; websocket: the Realtime WebSocket at "
+        "<gateway>/v1/realtime (default webrtc)",
+    )
+    connect.add_argument(
+        "--endpoint", default=None, help="provider endpoint override (webrtc only)"
+    )
     connect.add_argument("--out", default="reply.wav", help="where to write received audio")
     connect.add_argument("--seconds", type=float, default=5.0, help="how long to record")
     connect.add_argument("--input", default=None, help="WAV file to send as the microphone")

@@ -1,7 +1,8 @@
 """Which install extra each subcommand needs, and the one line that says so when it is missing.
 
 `serve` needs only the core install; `stub`, `demo` and `connect` import media (aiortc, av,
-numpy, aioice) or the HTTP client (httpx), which are extras, so a lean gateway install stays lean.
+numpy, aioice) or the client's HTTP and WebSocket libraries (httpx, websockets), which are
+extras, so a lean gateway install stays lean.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ EXTRA_OF_PACKAGE: dict[str, str] = {
     "av": "media",
     "numpy": "media",
     "httpx": "client",
+    "websockets": "client",  # also the core's, through uvicorn[standard]
 }
 
 # What to install for each subcommand that needs an extra.

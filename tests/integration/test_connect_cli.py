@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 from realtime_gateway.media.audio import read_wav, rms, write_wav
 from tests.fixtures.gateway import wired_to
 from tests.integration.provider_proxy import proxied_gateway
+from tests.integration.test_stub_realtime_ws import speech_wav
 
 CLI = str(Path(sys.executable).with_name("realtime-gateway"))
 SECONDS = 1.5
@@ -133,3 +135,61 @@ def test_prompt_asks_the_provider_for_a_response(gateway: Any, stub: Any, tmp_pa
     types = [json.loads(line)["type"] for line in result.stdout.splitlines()]
     # The answer to the prompt, and nothing spoken unasked.
     assert types.count("response.created") == 1
+
+
+def run_connect_ws(stub: Any, out: Path, *extra: str, key: str | None = None) -> Any:
+    """`connect --transport websocket` straight at the stub: the wire the gateway will relay."""
+    command = [
+        CLI, "connect", "--transport", "websocket", "--gateway", stub.base_url,
+        "--api-key", key or stub.api_key, "--model", "gpt-realtime", "--voice", "verse",
+        "--out", str(out), "--seconds", str(SECONDS), *extra,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_websocket_transport_sends_the_input_and_writes_the_spoken_reply(
+    stub: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "reply.wav"
+    result = run_connect_ws(stub, out, "--input", str(speech_wav(tmp_path / "say.wav")))
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    types = [event["type"] for event in events]
+    for expected in ("session.created", "session.updated", "input_audio_buffer.committed"):
+        assert expected in types
+    assert types.index("response.created") < types.index("response.output_audio.delta")
+    delta = next(e for e in events if e["type"] == "response.output_audio.delta")
+    assert "delta" not in delta and delta["delta_bytes"] > 0  # printed without its audio
+    rate, samples = read_wav(out)
+    assert rate == 24000  # the wire's own rate
+    assert abs(samples.size / rate - SECONDS) < 0.1
+    assert rms(samples) > 0.02
+    summary = result.stderr.strip().splitlines()
+    assert len(summary) == 1
+    assert "connected in" in summary[0] and "first audio after" in summary[0]
+    assert "dBFS" in summary[0]
+    assert stub.api_key not in result.stdout + result.stderr
+    record = stub.state.calls[-1]
+    assert (record.transport, record.voice) == ("websocket", "verse")
+    assert record.client_events[:3] == [
+        "session.update",
+        "input_audio_buffer.commit",
+        "response.create",
+    ]
+    assert record.input_frames_received >= 50 and record.input_rms_max > 0.02
+    # The client's close is echoed before the stub's session has noted it: wait for that.
+    deadline = time.monotonic() + 10
+    while not record.ended and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert record.end_reason == "client_closed"
+
+
+def test_websocket_transport_with_a_refused_key_exits_unauthorized(
+    stub: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "reply.wav"
+    result = run_connect_ws(stub, out, key="sk-not-the-stub-key-0000")
+    assert_failed_cleanly(result, 3, "unauthorized", out)
+    assert "HTTP 401" in result.stderr
+    assert "sk-not-the-stub-key-0000" not in result.stderr
+    assert stub.state.calls == []

@@ -10,12 +10,13 @@ import pytest
 from realtime_gateway.media.audio import rms
 from realtime_gateway.media.tracks import FRAME_SAMPLES, SAMPLE_RATE
 from realtime_gateway.stub import events
-from realtime_gateway.stub.conversation import merge_session
 from realtime_gateway.stub.faults import FaultSwitch, openai_error
 from realtime_gateway.stub.forms import OfferError, parse_offer
 from realtime_gateway.stub.secrets import SecretStore
+from realtime_gateway.stub.sessions import merge_session
 from realtime_gateway.stub.usage import ResponseUsage
 from realtime_gateway.stub.voice import SpeakingTrack, synthesize
+from realtime_gateway.stub.ws_line import pcm24
 
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 
@@ -192,3 +193,10 @@ def test_session_update_merges_nested_and_keeps_identity() -> None:
     detection = merged["audio"]["input"]["turn_detection"]
     assert detection == {"type": "semantic_vad", "threshold": 0.9}
     assert current["instructions"] == "old"  # the original is untouched
+
+
+def test_websocket_speech_is_24k_pcm_of_the_same_length_and_level() -> None:
+    speech = synthesize("verse", "Twenty four kilohertz, please.", use_espeak=False)
+    pcm = np.frombuffer(pcm24(speech), dtype="<i2")
+    assert pcm.size == speech.size // 2  # half the samples, the same duration at 24 kHz
+    assert rms(pcm) == pytest.approx(rms(speech), rel=0.05)  # the voice is far below 12 kHz

@@ -1,5 +1,6 @@
 """`realtime-gateway connect`: the machine flow headless. Provider events as JSON lines on stdout,
-a one-line summary on stderr, the received audio as a 16-bit mono WAV file.
+a one-line summary on stderr, the received audio as a 16-bit mono WAV file (48 kHz over WebRTC;
+24 kHz, the wire's own rate, with `--transport websocket`: see `connect_ws.py`).
 
 Exit status: 0 success, 1 other failure (unexpected answer, unreadable input, ...),
 2 invalid_request, 3 unauthorized, 4 rate_limited, 5 provider_error, 6 limiter_unavailable,
@@ -32,6 +33,8 @@ from realtime_gateway.client import (
     UnauthorizedError,
 )
 from realtime_gateway.client.call import Call
+from realtime_gateway.client.connect_ws import load_pcm, run_websocket
+from realtime_gateway.client.websocket import PCM_RATE
 from realtime_gateway.media import ice
 from realtime_gateway.media.audio import Samples, dbfs, write_wav
 from realtime_gateway.media.resampling import load_input
@@ -149,20 +152,33 @@ async def _run(args: argparse.Namespace, input_samples: Samples | None) -> Sampl
 
 def run_connect(args: argparse.Namespace) -> int:
     """Run the flow once; the exit status says how it went (see the module docstring)."""
+    websocket = getattr(args, "transport", "webrtc") == "websocket"
     if args.seconds <= 0:
         _fail("invalid_arguments", "--seconds must be positive")
+        return EXIT_OTHER
+    if websocket and args.endpoint is not None:
+        _fail("invalid_arguments", "--endpoint names a minting endpoint: webrtc only")
         return EXIT_OTHER
     if args.loopback_ice:
         ice.use_loopback_only()
     input_samples: Samples | None = None
+    input_pcm: bytes | None = None
     if args.input is not None:
         try:
-            input_samples = load_input(args.input)
+            if websocket:
+                input_pcm = load_pcm(args.input)
+            else:
+                input_samples = load_input(args.input)
         except (OSError, ValueError, EOFError) as error:
             _fail("input_error", f"cannot read {args.input}: {describe(error)}")
             return EXIT_OTHER
     try:
-        recorded = asyncio.run(_run(args, input_samples))
+        if websocket:
+            rate = PCM_RATE
+            recorded = asyncio.run(run_websocket(args, input_pcm, prompt_events(args.prompt)))
+        else:
+            rate = SAMPLE_RATE
+            recorded = asyncio.run(_run(args, input_samples))
     except GatewayClientError as error:
         extra = ""
         if isinstance(error, RateLimitedError) and error.retry_after is not None:
@@ -176,7 +192,7 @@ def run_connect(args: argparse.Namespace) -> int:
         _fail("internal_error", _redacted(describe(error), args.api_key))
         return EXIT_OTHER
     try:
-        write_wav(args.out, SAMPLE_RATE, np.asarray(recorded, dtype=np.int16))
+        write_wav(args.out, rate, np.asarray(recorded, dtype=np.int16))
     except OSError as error:
         _fail("output_error", f"cannot write {args.out}: {error.strerror or type(error).__name__}")
         return EXIT_OTHER

@@ -6,12 +6,17 @@ A response plays as OpenAI's does over WebRTC: `response.created`, the assistant
 events, `response.done` (with `usage`, see `usage.py`) and `output_audio_buffer.stopped`.
 `response.cancel`, `output_audio_buffer.clear` or the caller's speech (server VAD with
 `interrupt_response`) cut it: audio and transcript stop, `response.done` says `cancelled`, and
-`output_audio_buffer.cleared` replaces `stopped`.
+`output_audio_buffer.cleared` replaces `stopped`. Over a WebSocket the audio itself comes as
+`response.output_audio.delta` events and the `output_audio_buffer.*` events do not exist (the
+client holds that buffer). The input audio buffer is the line's: `input_audio_buffer.append`
+fills it, server VAD or `input_audio_buffer.commit` commits it, `.clear` empties it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import copy
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +24,11 @@ from typing import Any
 from realtime_gateway.stub import events
 from realtime_gateway.stub.dialect import DELTA_INTERVAL, FRAME_MS, GREETING, REPLY, CallLine
 from realtime_gateway.stub.secrets import new_id
+from realtime_gateway.stub.sessions import merge_session, turn_detection
 from realtime_gateway.stub.usage import ResponseUsage, word_count
+from realtime_gateway.wire import ga_session_voice
 
-# Parts of the session a client may not change.
-_FIXED_SESSION_KEYS = ("id", "object", "type", "model", "expires_at")
+MIN_COMMIT_MS = 100  # OpenAI refuses to commit less audio than this
 
 
 @dataclass
@@ -35,31 +41,6 @@ class ActiveResponse:
     frames_at_start: int | None = None
     sent: list[str] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
-
-
-def merge_session(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """`current` with `update` applied (nested objects merged, other values replaced); the
-    session's identity (`id`, `type`, `model`, ...) stays."""
-    fixed = {key: update[key] for key in _FIXED_SESSION_KEYS if key in update}
-    return _merged(current, {k: v for k, v in update.items() if k not in fixed})
-
-
-def _merged(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(current)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merged(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def turn_detection(session: dict[str, Any]) -> dict[str, Any] | None:
-    """The session's `audio.input.turn_detection` object, or None when VAD is off."""
-    audio = session.get("audio")
-    audio_input = audio.get("input") if isinstance(audio, dict) else None
-    detection = audio_input.get("turn_detection") if isinstance(audio_input, dict) else None
-    return detection if isinstance(detection, dict) else None
 
 
 class RealtimeConversation:
@@ -105,20 +86,14 @@ class RealtimeConversation:
                 self._error("Missing required parameter: 'session'.", "missing_required_parameter")
                 return
             self.session = merge_session(self.session, update)
+            voice = ga_session_voice(self.session)
+            if voice is not None:  # the next response speaks with it
+                self.line.voice = self.line.record.voice = voice
             self.line.emit(events.session_updated(self.session))
         elif event_type == "conversation.item.create":
             self._add_user_item(event, client_id)
         elif event_type == "response.create":
-            if self.active is not None:
-                self._error(
-                    "Conversation already has an active response in progress: "
-                    f"{self.active.response_id}. Wait until the response is finished before "
-                    "creating a new one.",
-                    "conversation_already_has_active_response",
-                    client_id,
-                )
-                return
-            self.start_response(self._reply_text())
+            self.create_response(client_id)
         elif event_type == "response.cancel":
             if not self.cancel("client_cancelled"):
                 self._error(
@@ -126,13 +101,53 @@ class RealtimeConversation:
                     "response_cancel_not_active",
                     client_id,
                 )
-        elif event_type == "output_audio_buffer.clear":
+        elif event_type == "output_audio_buffer.clear" and self.line.has_output_buffer:
             self.cancel("client_cancelled", announce_cleared=False)
             self.line.emit(events.audio_buffer("cleared", None))
-        elif event_type in ("input_audio_buffer.clear", "input_audio_buffer.commit"):
-            pass  # the stub's VAD owns the input buffer; nothing to do
+        elif event_type == "input_audio_buffer.append":
+            self._append(event.get("audio"), client_id)
+        elif event_type == "input_audio_buffer.commit":
+            held = self.line.take_input()
+            if held < MIN_COMMIT_MS:
+                self._error(
+                    "Error committing input audio buffer: buffer too small. Expected at least "
+                    f"{MIN_COMMIT_MS}ms of audio, but buffer only has {held:.2f}ms of audio.",
+                    "input_audio_buffer_commit_empty",
+                    client_id,
+                )
+            else:
+                self.commit(new_id("item_"), held)
+        elif event_type == "input_audio_buffer.clear":
+            self.line.take_input()
+            self.line.emit(events.event("input_audio_buffer.cleared"))
         else:
             self._error(f"Invalid value: '{event_type}'.", "invalid_value", client_id)
+
+    def create_response(self, client_id: str | None) -> None:
+        """`response.create`: one active response at a time."""
+        if self.active is not None:
+            self._error(
+                "Conversation already has an active response in progress: "
+                f"{self.active.response_id}. Wait until the response is finished before "
+                "creating a new one.",
+                "conversation_already_has_active_response",
+                client_id,
+            )
+            return
+        self.start_response(self._reply_text())
+
+    def _append(self, audio: Any, client_id: str | None) -> None:
+        if not isinstance(audio, str):
+            self._error("Missing required parameter: 'audio'.", "missing_required_parameter")
+            return
+        try:
+            pcm = base64.b64decode(audio, validate=True)
+        except (binascii.Error, ValueError):
+            self._error(
+                "Invalid 'audio'. Expected base64-encoded audio bytes.", "invalid_value", client_id
+            )
+            return
+        self.line.hear(pcm)
 
     def _error(self, message: str, code: str, client_id: str | None = None) -> None:
         self.line.emit(events.error(message, code, client_id))
@@ -180,15 +195,19 @@ class RealtimeConversation:
         detection = self._turn_detection()
         if detection is None:
             return
-        previous = self.items[-1] if self.items else None
         self.line.emit(events.speech_stopped(item_id, audio_end_ms))
+        self.commit(item_id, self.line.take_input())
+        if detection.get("create_response") and self.active is None:
+            self.start_response(REPLY)
+
+    def commit(self, item_id: str, held_ms: int) -> None:
+        """The input buffer (`held_ms` of audio) becomes the caller's next item."""
+        previous = self.items[-1] if self.items else None
         self.line.emit(events.committed(item_id, previous))
         item = events.user_item(item_id, [{"type": "input_audio", "transcript": None}])
         self.items.append(item_id)
         self.line.emit(events.item_added(item, previous))
         self.line.emit(events.item_done(item, previous))
-        if detection.get("create_response") and self.active is None:
-            self.start_response(REPLY)
 
     def greet(self) -> None:
         if self.active is None:
@@ -218,15 +237,17 @@ class RealtimeConversation:
         line.emit(events.content_part("added", rid, iid, None))
         samples = await line.synthesize(active.text)
         active.frames_at_start = line.spoken_frames
-        playing = line.say(samples)
-        line.emit(events.audio_buffer("started", rid))
+        line.say(samples, response_id=rid, item_id=iid)
+        if line.has_output_buffer:
+            line.emit(events.audio_buffer("started", rid))
         for chunk in events.word_chunks(active.text):
             line.emit(events.transcript_delta(rid, iid, chunk))
             active.sent.append(chunk)
             await asyncio.sleep(DELTA_INTERVAL)
-        await asyncio.sleep(max(0.0, playing - DELTA_INTERVAL * len(active.sent)))
+        await line.until_played()
         self._finish(active, None)
-        line.emit(events.audio_buffer("stopped", rid))
+        if line.has_output_buffer:
+            line.emit(events.audio_buffer("stopped", rid))
 
     def cancel(self, reason: str, announce_cleared: bool = True) -> bool:
         """Cut the active response (if any) short; True if there was one."""
@@ -238,7 +259,7 @@ class RealtimeConversation:
         was_playing = self.line.cut()
         self.line.record.cancelled_responses += 1
         self._finish(active, reason)
-        if was_playing and announce_cleared:
+        if was_playing and announce_cleared and self.line.has_output_buffer:
             self.line.emit(events.audio_buffer("cleared", active.response_id))
         return True
 

@@ -1,8 +1,10 @@
-"""What a call's dialect (Realtime GA or Live) needs from the peer, and what the peer asks of it.
+"""What a call's dialect (Realtime GA or Live) needs from its line, and what the line asks of it.
 
-The peer (`peer.StubCall`) owns WebRTC: the data channel, the caller's audio and voice activity,
-the outgoing speech. A dialect owns the conversation: which events a client may send, what the
-server answers, and how a call's end is reported.
+The line is the transport: a WebRTC peer (`peer.StubCall`: the data channel, RTP audio both ways)
+or a Realtime WebSocket (`ws_line.WebSocketLine`: events as text frames, audio as base64 PCM16
+inside them). It owns the caller's audio and voice activity and carries the outgoing speech. A
+dialect owns the conversation: which events a client may send, what the server answers, and how
+a call's end is reported.
 """
 
 from __future__ import annotations
@@ -25,15 +27,28 @@ class CallLine(Protocol):
 
     voice: str
     record: CallRecord
+    # True where the provider holds the output audio buffer (WebRTC: `output_audio_buffer.*`);
+    # over a WebSocket the client does, and those events do not exist.
+    has_output_buffer: bool
 
     def emit(self, event: dict[str, Any]) -> None:
-        """Send a server event to the data channel (if the dialect allows it) and sidebands."""
+        """Send a server event to the client (data channel if the dialect allows it, or the
+        WebSocket) and to every sideband."""
 
-    def say(self, samples: Samples) -> float:
-        """Queue speech; seconds until it has played."""
+    def say(self, samples: Samples, *, response_id: str = "", item_id: str = "") -> float:
+        """Queue speech (48 kHz mono) for this response's audio; seconds until it has played."""
+
+    async def until_played(self) -> None:
+        """Return once the speech queued so far has been sent."""
 
     def cut(self) -> bool:
         """Stop the speech now; True if any was playing."""
+
+    def hear(self, pcm: bytes) -> None:
+        """Audio the client appended (`input_audio_buffer.append`: PCM16 24 kHz mono)."""
+
+    def take_input(self) -> int:
+        """Empty the input audio buffer (a commit); the milliseconds of audio it held."""
 
     @property
     def spoken_frames(self) -> int:

@@ -20,19 +20,17 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from realtime_gateway.media import ice
-from realtime_gateway.media.audio import Samples, rms
+from realtime_gateway.media.audio import Samples
 from realtime_gateway.stub import events
 from realtime_gateway.stub.dialect import Dialect
 from realtime_gateway.stub.records import CallRecord
-from realtime_gateway.stub.secrets import new_id
-from realtime_gateway.stub.voice import SpeakingTrack, synthesize
+from realtime_gateway.stub.vad import VoiceActivity
+from realtime_gateway.stub.voice import SpeakingTrack, speech
 
 __all__ = ["CallRecord", "Sideband", "StubCall"]
 
 logger = logging.getLogger(__name__)
 
-SPEECH_THRESHOLD = 0.02  # input RMS (fraction of full scale) that counts as speech
-SILENCE_TO_STOP_MS = 500  # like server_vad's silence_duration_ms
 CHANNEL_WAIT = 2.0  # how long the greeting waits for the caller's data channel
 PEER_CLOSE_SECONDS = 5.0  # a call's end waits at most this long for its peer to close
 
@@ -66,9 +64,10 @@ class StubCall:
         self._sidebands: set[Sideband] = set()
         self._closed = False
         self._started = time.monotonic()
-        self._heard_speech_ms = 0.0
+        self._speech_ends_at = 0.0
         self.ended = asyncio.Event()
         self.dialect = make_dialect(self)
+        self._hearing = VoiceActivity(record, self.dialect)
 
     # -- what the dialect sees (dialect.CallLine) -------------------------------------------------
 
@@ -83,8 +82,22 @@ class StubCall:
         for queue in list(self._sidebands):
             queue.put_nowait(event)
 
-    def say(self, samples: Samples) -> float:
-        return self.track.say(samples)
+    # The provider holds the output buffer on WebRTC: `output_audio_buffer.*` events exist.
+    has_output_buffer = True
+
+    def say(self, samples: Samples, *, response_id: str = "", item_id: str = "") -> float:
+        seconds = self.track.say(samples)  # RTP carries no response ids
+        self._speech_ends_at = time.monotonic() + seconds
+        return seconds
+
+    async def until_played(self) -> None:
+        await asyncio.sleep(max(0.0, self._speech_ends_at - time.monotonic()))
+
+    def hear(self, pcm: bytes) -> None:
+        self._hearing.hear_pcm(pcm)
+
+    def take_input(self) -> int:
+        return self._hearing.take_buffer()
 
     def cut(self) -> bool:
         was_speaking = self.track.speaking
@@ -97,14 +110,14 @@ class StubCall:
 
     @property
     def heard_speech_ms(self) -> int:
-        return int(self._heard_speech_ms)
+        return self._hearing.heard_speech_ms
 
     @property
     def session_ms(self) -> int:
         return int(1000 * (time.monotonic() - self._started))
 
     async def synthesize(self, text: str) -> Samples:
-        return await asyncio.to_thread(synthesize, self.voice, text, use_espeak=self._use_espeak)
+        return await speech(self.voice, text, use_espeak=self._use_espeak)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -226,36 +239,12 @@ class StubCall:
             self.spawn(self._listen(track))
 
     async def _listen(self, track: Any) -> None:
-        record = self.record
-        heard_ms = 0.0
-        speaking = False
-        quiet_ms = 0.0
-        speech_ms = 0.0
-        item_id = ""
         while True:
             try:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            level = rms(frame.to_ndarray())
-            frame_ms = 1000.0 * frame.samples / frame.sample_rate
-            record.input_frames_received += 1
-            record.input_rms_max = max(record.input_rms_max, level)
-            heard_ms += frame_ms
-            if level >= SPEECH_THRESHOLD:
-                quiet_ms = 0.0
-                self._heard_speech_ms += frame_ms
-                speech_ms += frame_ms
-                if not speaking:
-                    speaking, item_id, speech_ms = True, new_id("item_"), frame_ms
-                    record.speech_started += 1
-                    self.dialect.speech_started(item_id, int(heard_ms))
-            elif speaking:
-                quiet_ms += frame_ms
-                if quiet_ms >= SILENCE_TO_STOP_MS:
-                    speaking = False
-                    record.speech_stopped += 1
-                    self.dialect.speech_stopped(item_id, int(heard_ms), int(speech_ms))
+            self._hearing.hear(frame.to_ndarray(), 1000.0 * frame.samples / frame.sample_rate)
 
     def _on_message(self, message: str | bytes) -> None:
         try:

@@ -18,11 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
 from realtime_gateway.stub import minting
-from realtime_gateway.stub.conversation import (
-    RealtimeConversation,
-    merge_session,
-    turn_detection,
-)
+from realtime_gateway.stub.conversation import RealtimeConversation
 from realtime_gateway.stub.forms import OfferError, parse_offer
 from realtime_gateway.stub.http import (
     BAD_KEY,
@@ -35,6 +31,7 @@ from realtime_gateway.stub.http import (
 from realtime_gateway.stub.peer import StubCall
 from realtime_gateway.stub.records import CallRecord
 from realtime_gateway.stub.secrets import new_id
+from realtime_gateway.stub.sessions import merge_session, realtime_session
 from realtime_gateway.stub.sideband import run_sideband
 from realtime_gateway.stub.state import StubState
 from realtime_gateway.wire import ga_session_voice
@@ -80,15 +77,13 @@ async def _start_call(request: Request, model_override: str | None) -> Response:
         return error_response(400, str(error), param="sdp")
     model = _str_field(offer.session.get("model"), model_override or model)
     voice = ga_session_voice(offer.session) or voice
-    session = minting.ga_session(
+    session = realtime_session(
         minted_session.get("id", new_id("sess_")),
         model,
         voice,
         int(state.now()) + minting.SESSION_SECONDS,
+        state.config.reply_on_speech,  # the stub's default; a request may set it either way
     )
-    detection = turn_detection(session)
-    if detection is not None:  # the stub's default; a request may set it either way
-        detection["create_response"] = state.config.reply_on_speech
     # The unified interface's `session` part configures the call, as OpenAI's does.
     session = merge_session(session, offer.session)
     record = CallRecord(call_id=new_id("rtc_"), model=model, voice=voice)

@@ -13,7 +13,8 @@ class CallRecord:
     call_id: str
     model: str
     voice: str
-    kind: str = "realtime"  # or "live"
+    kind: str = "realtime"  # or "live", or "transcription" (a WebSocket session's intent)
+    transport: str = "webrtc"  # or "websocket": a session of `WS /v1/realtime?model=`
     connected: bool = False
     input_frames_received: int = 0
     input_rms_max: float = 0.0

@@ -1,4 +1,5 @@
-"""The stub's ASGI app: OpenAI-shaped minting (GA and beta) and SDP endpoints, and `run_stub`."""
+"""The stub's ASGI app: OpenAI-shaped minting (GA and beta), SDP endpoints, the Realtime
+WebSocket, and `run_stub`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from realtime_gateway.media import ice
-from realtime_gateway.stub import live_routes, minting, realtime_calls
+from realtime_gateway.stub import live_routes, minting, realtime_calls, realtime_ws
 from realtime_gateway.stub.http import error_response, provider_key_refusal
 from realtime_gateway.stub.records import CallRecord
 from realtime_gateway.stub.secrets import new_id
@@ -176,7 +177,8 @@ def create_stub_app(config: StubConfig) -> FastAPI:
     app.add_api_route(
         "/v1/realtime/calls/{call_id}/hangup", realtime_calls.hangup, methods=["POST"]
     )
-    app.add_api_websocket_route("/v1/realtime", realtime_calls.realtime_sideband)
+    # A call's sideband (`?call_id=`) or a Realtime WebSocket session (`?model=`).
+    app.add_api_websocket_route("/v1/realtime", realtime_ws.realtime_websocket)
     live_routes.add_live_routes(app)
     app.add_api_route("/_stub/calls", list_calls, methods=["GET"])
     app.add_api_route("/healthz", lambda: {"status": "ok"}, methods=["GET"])

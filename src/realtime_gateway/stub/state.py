@@ -25,9 +25,19 @@ class StubConfig:
     reply_on_speech: bool = False
     # Speak a greeting unasked when a call connects (OpenAI waits for `response.create`).
     greet: bool = False
+    # How fast a Realtime WebSocket session streams its speech, in multiples of real time
+    # (OpenAI's is about real time; tests may speed it up), and in chunks of how many ms.
+    ws_audio_speed: float = 1.0
+    ws_audio_chunk_ms: int = 20
     # A Live session closes with reason `expired` after this long (OpenAI's limit: 60 minutes).
     live_max_seconds: float = 3600.0
     clock: Callable[[], float] = field(default=time.time)
+
+    def __post_init__(self) -> None:
+        if not self.ws_audio_speed > 0:
+            raise ValueError("ws_audio_speed must be positive")
+        if not 10 <= self.ws_audio_chunk_ms <= 1000:
+            raise ValueError("ws_audio_chunk_ms must be between 10 and 1000")
 
 
 class StubState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import shutil
@@ -51,6 +52,17 @@ def synthesize(voice: str, text: str, *, use_espeak: bool = True) -> Samples:
             cached = _make(voice, text, use_espeak)
             _cache[key] = cached
     return cached
+
+
+async def speech(voice: str, text: str, *, use_espeak: bool = True) -> Samples:
+    """`synthesize` for the event loop: made in a worker thread, but a cached phrase straight
+    from the cache (a hundred sessions asking at once would otherwise queue on the thread pool
+    and the GIL, and hold the loop up for milliseconds)."""
+    with _cache_lock:
+        cached = _cache.get((voice, text, use_espeak))
+    if cached is not None:
+        return cached
+    return await asyncio.to_thread(synthesize, voice, text, use_espeak=use_espeak)
 
 
 def _make(voice: str, text: str, use_espeak: bool) -> Samples:
