@@ -89,8 +89,9 @@ def parse_dial(body: Any) -> Dial:
 
 
 def sip_uri(address: str, host: str) -> str:
-    """`<sip:+1555...@host>` for a bare number; a URI given whole is kept (in angle brackets)."""
-    if address.startswith("<"):
+    """`<sip:+1555...@host>` for a bare number; a URI given whole is kept (in angle brackets),
+    and so is a name-addr (`"Shop" <sip:...>`)."""
+    if "<" in address:
         return address
     if address.lower().startswith(("sip:", "sips:", "tel:")):
         return f"<{address}>"
