@@ -133,6 +133,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="speak a greeting unasked when a call connects (OpenAI waits for response.create)",
     )
+    stub.add_argument(
+        "--webhook-url",
+        default=None,
+        help="where phone calls' signed webhooks go (STUB_WEBHOOK_URL); calls are dialled with "
+        "POST /_stub/sip/dial",
+    )
+    stub.add_argument(
+        "--webhook-secret",
+        default=None,
+        help="whsec_ secret that signs them (STUB_WEBHOOK_SECRET; default: a new one, printed)",
+    )
+    stub.add_argument(
+        "--sip-ring-seconds",
+        type=float,
+        default=30.0,
+        help="a phone call not answered by then ends unanswered (default 30)",
+    )
     stub.set_defaults(handler=_stub)
 
     demo = commands.add_parser("demo", help="run the stub and the gateway together, offline")

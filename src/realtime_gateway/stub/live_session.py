@@ -29,6 +29,7 @@ _REASONS = {
     "peer_failed": "connection_lost",
     "shutdown": "connection_lost",
     "bad_offer": "connection_lost",
+    "transferred": "remote_hangup",  # a phone call referred elsewhere: the SIP leg hangs up
 }
 
 

@@ -3,7 +3,8 @@
 The peer owns WebRTC (the data channel, the caller's audio and its voice activity, the outgoing
 speech) and fans every server event out to the data channel and to each attached sideband. What
 the events say is the dialect's business (`conversation.py` for Realtime, `live_session.py` for
-Live).
+Live). A call whose media is not the stub's to carry (a SIP leg) runs with no peer at all:
+`run_without_peer` hears a given track as the caller and plays the speech out to no one.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class StubCall:
         use_espeak: bool = True,
         greet: bool = False,
         on_end: Callable[[StubCall], None] | None = None,
+        webrtc: bool = True,
     ) -> None:
         self.record = record
         self.voice = record.voice
@@ -55,7 +57,7 @@ class StubCall:
         self._greet_on_connect = greet
         self._on_end = on_end
         # No ICE servers: the stub must never ask a public STUN server (aiortc's default).
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[])) if webrtc else None
         self.track = SpeakingTrack()
         self.channel: Any = None
         self.answer_sdp = ""
@@ -153,6 +155,8 @@ class StubCall:
     async def answer(self, offer_sdp: str) -> str:
         """Take the caller's offer and return the answer SDP (ICE gathered, no trickle)."""
         pc = self.pc
+        if pc is None:
+            raise ValueError("this call has no WebRTC peer")
         pc.on("connectionstatechange", self._on_connection_state)
         pc.on("datachannel", self._on_datachannel)
         pc.on("track", self._on_track)
@@ -167,6 +171,24 @@ class StubCall:
         sdp: str = pc.localDescription.sdp
         self.answer_sdp = sdp
         return sdp
+
+    def run_without_peer(self, caller: Any) -> None:
+        """Start a call whose media is elsewhere (a SIP leg, held on OpenAI's side): `caller`
+        (an audio track) is heard as a peer's track would be, and the speech plays out in real
+        time to no one, so the voice activity, the responses and their usage are a peer's."""
+        self._started = time.monotonic()
+        self.record.connected = True
+        self.spawn(self._listen(caller))
+        self.spawn(self._play_out())
+        self.spawn(self._end_after(self._max_seconds))
+        self.dialect.opened()
+        if self._greet_on_connect:
+            self.dialect.greet()
+
+    async def _play_out(self) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await self.track.recv()
 
     async def close(self, reason: str) -> None:
         """End the call: the dialect's last events, then the peer, then every sideband."""
@@ -185,7 +207,8 @@ class StubCall:
             if task is not current:
                 task.cancel()
         self.track.stop()
-        await close_within(self.pc, PEER_CLOSE_SECONDS)
+        if self.pc is not None:
+            await close_within(self.pc, PEER_CLOSE_SECONDS)
         for queue in list(self._sidebands):
             queue.put_nowait(None)
         self._sidebands.clear()
@@ -211,6 +234,7 @@ class StubCall:
             logger.warning("call %s task failed: %r", self.record.call_id, task.exception())
 
     def _on_connection_state(self) -> None:
+        assert self.pc is not None  # registered by `answer`, which has a peer
         state = self.pc.connectionState
         if state == "connected" and not self.record.connected:
             self.record.connected = True

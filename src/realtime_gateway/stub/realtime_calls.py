@@ -3,7 +3,8 @@
 - `POST /v1/realtime/calls`: the provider key with the multipart `sdp` + `session` form (the
   "unified interface"), or a minted secret with a raw SDP offer; `201 application/sdp` and
   `Location: /v1/realtime/calls/rtc_...`. The beta `POST /v1/realtime?model=` answers the same way.
-- `POST /v1/realtime/calls/{call_id}/hangup`: provider key; ends the peer and every sideband.
+- `POST /v1/realtime/calls/{call_id}/hangup`: provider key; ends the peer and every sideband (or a
+  phone call still ringing, `sip_routes.py`).
 - `WS /v1/realtime?call_id=rtc_...`: provider key only (401 for a minted secret), 404
   `call_id_not_found` for a call that is not live.
 """
@@ -128,6 +129,10 @@ async def hang_up(request: Request, kind: str, reason: str) -> Response:
     call_id = request.path_params.get("call_id") or request.path_params.get("session_id", "")
     call = state.active.get(call_id)
     if call is None or call.record.kind != kind:
+        phone = state.ringing(call_id, kind)
+        if phone is not None:  # a phone call hung up before it was answered
+            phone.stop_ringing("hung_up", end_reason=reason)
+            return Response(status_code=200)
         return error_response(404, f"Call '{call_id}' not found.", code="call_id_not_found")
     if state.call_faults.take_hangup_failure():
         return error_response(500, "The server had an error while processing your request.")

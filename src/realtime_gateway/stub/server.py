@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,11 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from realtime_gateway.media import ice
-from realtime_gateway.stub import live_routes, minting, realtime_calls, realtime_ws
+from realtime_gateway.stub import live_routes, minting, realtime_calls, realtime_ws, sip_routes
 from realtime_gateway.stub.http import error_response, provider_key_refusal
 from realtime_gateway.stub.records import CallRecord
 from realtime_gateway.stub.secrets import new_id
 from realtime_gateway.stub.state import StubConfig, StubState
+from realtime_gateway.webhook_signing import WebhookSecret, WebhookSecretError
 from realtime_gateway.wire import ga_session_voice
 
 __all__ = ["CallRecord", "StubConfig", "StubState", "create_stub_app", "run_stub"]
@@ -143,7 +145,8 @@ async def mint_beta(request: Request) -> Response:
 
 
 async def list_calls(request: Request) -> Response:
-    """Every call this stub has seen (provider key): live ones and why each ended one ended."""
+    """Every call this stub has seen (provider key): live ones and why each ended one ended; a
+    phone call's record has its `sip` details (numbers, webhook deliveries, outcome)."""
     state: StubState = request.app.state.stub
     refusal = provider_key_refusal(request, state)
     if refusal is not None:
@@ -180,6 +183,7 @@ def create_stub_app(config: StubConfig) -> FastAPI:
     # A call's sideband (`?call_id=`) or a Realtime WebSocket session (`?model=`).
     app.add_api_websocket_route("/v1/realtime", realtime_ws.realtime_websocket)
     live_routes.add_live_routes(app)
+    sip_routes.add_sip_routes(app)
     app.add_api_route("/_stub/calls", list_calls, methods=["GET"])
     app.add_api_route("/healthz", lambda: {"status": "ok"}, methods=["GET"])
 
@@ -197,6 +201,28 @@ def create_stub_app(config: StubConfig) -> FastAPI:
     return app
 
 
+def _webhook_settings(args: argparse.Namespace) -> tuple[str | None, str | None] | None:
+    """The phone calls' webhook URL and secret from the options or the environment; None after
+    one line on stderr when they are unusable."""
+    url = getattr(args, "webhook_url", None) or os.environ.get("STUB_WEBHOOK_URL") or None
+    secret = getattr(args, "webhook_secret", None) or os.environ.get("STUB_WEBHOOK_SECRET")
+    if url is None:
+        return None, secret
+    if not url.startswith(("http://", "https://")):
+        print("stub: the webhook URL must be an absolute http(s) URL", file=sys.stderr)
+        return None
+    if not secret:
+        _, secret = WebhookSecret.generate()
+        # Printed once, to the terminal that asked for it (the receiver must be given it).
+        print(f"stub webhook secret: {secret}", flush=True)
+    try:
+        WebhookSecret(secret)
+    except WebhookSecretError as error:
+        print(f"stub: {error.reason}", file=sys.stderr)
+        return None
+    return url, secret
+
+
 def run_stub(args: argparse.Namespace) -> int:
     """`realtime-gateway stub`: serve until Ctrl-C or SIGTERM, then close every call."""
     import uvicorn
@@ -208,11 +234,17 @@ def run_stub(args: argparse.Namespace) -> int:
         api_key = "sk-stub-" + secrets.token_urlsafe(18)
         # A generated key is printed once, to the terminal that asked for it, never logged.
         print(f"stub provider key: {api_key}", flush=True)
+    webhooks = _webhook_settings(args)
+    if webhooks is None:
+        return 2
     app = create_stub_app(
         StubConfig(
             api_key=api_key,
             loopback_ice=bool(args.loopback_ice),
             greet=bool(getattr(args, "greet", False)),
+            webhook_url=webhooks[0],
+            webhook_secret=webhooks[1],
+            sip_ring_seconds=float(getattr(args, "sip_ring_seconds", None) or 30.0),
         )
     )
     config = uvicorn.Config(

@@ -12,6 +12,9 @@ from realtime_gateway.stub.faults import FaultSwitch
 from realtime_gateway.stub.peer import StubCall
 from realtime_gateway.stub.records import CallRecord
 from realtime_gateway.stub.secrets import SecretStore
+from realtime_gateway.stub.sip_ringing import PhoneCall
+from realtime_gateway.stub.webhook_delivery import DEFAULT_RETRY_DELAYS, WebhookSender
+from realtime_gateway.webhook_signing import WebhookSecret
 
 
 @dataclass
@@ -32,6 +35,19 @@ class StubConfig:
     # A Live session closes with reason `expired` after this long (OpenAI's limit: 60 minutes).
     live_max_seconds: float = 3600.0
     clock: Callable[[], float] = field(default=time.time)
+    # Phone calls (`POST /_stub/sip/dial`): where the `*.incoming` webhooks go, signed with
+    # this `whsec_...` secret, retried after each of these delays (OpenAI: up to 3 days).
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    webhook_timeout: float = 5.0  # seconds an attempt may take to be answered
+    sip_ring_seconds: float = 30.0  # a call not answered by then ends `unanswered`
+    # An accepted call's caller speaks once a sideband listens, or after this long without one.
+    sip_caller_delay: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("the stub's webhook URL needs a webhook secret (whsec_...)")
 
     def __post_init__(self) -> None:
         if not self.ws_audio_speed > 0:
@@ -53,6 +69,16 @@ class StubState:
         self._clock_offset = 0.0
         self.secrets = SecretStore(self.now)
         self.active: dict[str, StubCall] = {}
+        self.phone_calls: dict[str, PhoneCall] = {}
+        self.webhooks: WebhookSender | None = None
+        if config.webhook_url is not None and config.webhook_secret is not None:
+            self.webhooks = WebhookSender(
+                config.webhook_url,
+                WebhookSecret(config.webhook_secret),  # refuses a malformed secret now
+                retry_delays=config.webhook_retry_delays,
+                timeout=config.webhook_timeout,
+                clock=self.now,
+            )
 
     def now(self) -> float:
         return self.config.clock() + self._clock_offset
@@ -84,7 +110,19 @@ class StubState:
     def forget(self, call: StubCall) -> None:
         self.active.pop(call.record.call_id, None)
 
+    def ringing(self, call_id: str, kind: str) -> PhoneCall | None:
+        """The phone call of this id and kind (`realtime` or `live`) while it rings."""
+        phone = self.phone_calls.get(call_id)
+        if phone is None or not phone.ringing or phone.record.kind != kind:
+            return None
+        return phone
+
     async def close_all(self) -> None:
         calls = list(self.active.values())
         if calls:
             await asyncio.gather(*(c.close("shutdown") for c in calls), return_exceptions=True)
+        phones = list(self.phone_calls.values())
+        if phones:
+            await asyncio.gather(*(p.close() for p in phones), return_exceptions=True)
+        if self.webhooks is not None:
+            await self.webhooks.close()
