@@ -91,14 +91,15 @@ def error_docs() -> list[ErrorDoc]:
 
 
 def settings_table() -> str:
+    """Three columns, so the meaning has room: the names, the type and default, the meaning."""
     lines = [
-        "| environment | TOML key | type | default | meaning |",
-        "| --- | --- | --- | --- | --- |",
+        "| setting | type, default | meaning |",
+        "| --- | --- | --- |",
     ]
     for row in settings_docs():
-        toml_key = f"`{row.toml_key}`" if row.toml_key else "(environment only)"
+        toml_key = f"TOML `{row.toml_key}`" if row.toml_key else "environment only"
         lines.append(
-            f"| `{row.env}` | {toml_key} | {_cell(row.kind)} | {_cell(row.default)} "
+            f"| `{row.env}`<br>{toml_key} | {_cell(row.kind)}<br>default {_cell(row.default)} "
             f"| {_cell(row.description)} |"
         )
     return "\n".join(lines)

@@ -113,15 +113,18 @@ def test_every_error_class_is_in_the_errors_page_with_its_meaning() -> None:
 
 
 def test_the_settings_table_shows_env_name_default_bounds_and_meaning() -> None:
-    rows = {line.split("|")[1].strip(): line for line in settings_table().splitlines()[2:]}
-    assert rows["`GATEWAY_SECRET_TTL`"].split("|")[2:5] == [
-        " `secret_ttl` ",
-        " integer (10..7200) ",
-        " `60` ",
+    rows = {
+        line.split("|")[1].split("<br>")[0].strip(): line
+        for line in settings_table().splitlines()[2:]
+    }
+    assert rows["`GATEWAY_SECRET_TTL`"].split("|")[1:4] == [
+        " `GATEWAY_SECRET_TTL`<br>TOML `secret_ttl` ",
+        " integer (10..7200)<br>default `60` ",
+        " seconds a minted secret (or a brokered call token) may start a session ",
     ]
-    assert "`local` / `deny` / `allow`" in rows["`GATEWAY_LIMITER_FAILURE_MODE`"]
-    assert rows["`OPENAI_API_KEY`"].split("|")[3].strip() == "secret"
-    assert "(environment only)" in rows["`GATEWAY_CONFIG`"]
+    assert "`local` / `deny` / `allow`<br>default `local`" in rows["`GATEWAY_LIMITER_FAILURE_MODE`"]
+    assert "secret<br>default none" in rows["`OPENAI_API_KEY`"]
+    assert "environment only" in rows["`GATEWAY_CONFIG`"]
     allowed = rows["`GATEWAY_ALLOWED_ENDPOINTS`"]
     assert "`https://api.openai.com/v1/realtime/client_secrets`" in allowed
 
