@@ -2,7 +2,7 @@
 mint's own payloads (the session answer, the GA request to the provider, a provider answer),
 best of 5 x 20,000 in this process. orjson and msgspec are not dependencies: `.venv/bin/uv pip
 install orjson msgspec` first. The figures decide whether a faster codec is worth a dependency
-(README, "Performance")."""
+(docs/performance.md, "The standard library's json stays")."""
 
 from __future__ import annotations
 

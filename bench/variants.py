@@ -13,7 +13,7 @@ Adopted in src/ after measuring them here: `async def` dependencies (plain `def`
 FastAPI's thread pool), aiohttp in place of httpx for the provider call, then a keep-alive
 HTTP/1.1 client of the gateway's own in place of aiohttp (`gateway/providers/http1.py`). The
 `lean-client` variant that measured it (a bare http-only pool) is retired: the production client
-now costs the same per mint (README, "The provider client").
+now costs the same per mint (docs/performance.md, "The provider client").
 """
 
 from __future__ import annotations

@@ -97,14 +97,68 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
+# Each subcommand's --help ends with an example a newcomer can paste (kept verbatim: the raw
+# formatter leaves the line breaks alone).
+EXAMPLES = {
+    "realtime-gateway": """example:
+  realtime-gateway demo          # the gateway and the offline stub, no keys needed
+  realtime-gateway COMMAND --help""",
+    "serve": """example:
+  realtime-gateway keys new --tenant acme       # prints the acme:sha256:... line
+  OPENAI_API_KEY=sk-... GATEWAY_API_KEYS='acme:sha256:<hex>' realtime-gateway serve --port 8080
+
+every setting is an environment variable (GATEWAY_*) or a key of the --config TOML file""",
+    "stub": """example:
+  realtime-gateway stub --port 8090 --api-key sk-stub
+  # then point a gateway at it:
+  OPENAI_API_KEY=sk-stub GATEWAY_API_KEYS=acme:KEY \\
+    GATEWAY_PROVIDER_ENDPOINT=http://127.0.0.1:8090/v1/realtime/client_secrets \\
+    GATEWAY_ALLOWED_ENDPOINTS=http://127.0.0.1:8090/v1/realtime/client_secrets \\
+    realtime-gateway serve""",
+    "demo": """example:
+  realtime-gateway demo                       # prints the UI's address and the demo tenant key
+  realtime-gateway demo --call-mode brokered  # the page never sees a provider secret""",
+    "connect": """example (with `realtime-gateway demo` running; KEY is the key it prints):
+  realtime-gateway connect --gateway http://127.0.0.1:8080 --api-key KEY \\
+    --model gpt-realtime --voice verse --prompt "Say hello." --out reply.wav --seconds 5
+
+exit status: 0 success, 1 other failure, 2 invalid_request, 3 unauthorized, 4 rate_limited,
+5 provider_error, 6 limiter_unavailable, 7 sdp_refused, 8 ice_timeout, 9 gateway_unreachable""",
+    "keys": """example:
+  realtime-gateway keys new --tenant acme""",
+    "keys new": """example:
+  realtime-gateway keys new --tenant acme
+  # key:    the tenant's key (give it to the tenant; it is not stored)
+  # config: acme:sha256:<hex> (put it in GATEWAY_API_KEYS)""",
+}
+
+
+def _add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    example: str,
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with its example."""
+    return commands.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=example,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="realtime-gateway",
         description="Mint short-lived realtime voice sessions; the provider key stays here.",
+        epilog=EXAMPLES["realtime-gateway"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the gateway")
+    serve = _add_command(commands, "serve", "run the gateway", EXAMPLES["serve"])
     serve.add_argument("--host", default=None, help="address to listen on (GATEWAY_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (GATEWAY_PORT)")
     serve.add_argument("--config", default=None, help="TOML settings file (GATEWAY_CONFIG)")
@@ -117,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_serve)
 
-    stub = commands.add_parser("stub", help="run the offline provider stub")
+    stub = _add_command(commands, "stub", "run the offline provider stub", EXAMPLES["stub"])
     stub.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
@@ -152,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stub.set_defaults(handler=_stub)
 
-    demo = commands.add_parser("demo", help="run the stub and the gateway together, offline")
+    demo = _add_command(
+        commands, "demo", "run the stub and the gateway together, offline", EXAMPLES["demo"]
+    )
     demo.add_argument(
         "--host", default="127.0.0.1", help="address the gateway listens on (default 127.0.0.1)"
     )
@@ -182,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_demo)
 
-    connect = commands.add_parser("connect", help="run the machine flow headless")
+    connect = _add_command(
+        commands, "connect", "run the machine flow headless", EXAMPLES["connect"]
+    )
     connect.add_argument("--gateway", required=True, help="gateway base URL")
     connect.add_argument("--api-key", required=True, help="tenant key for the gateway")
     connect.add_argument("--model", required=True, help="provider model, e.g. gpt-realtime")
@@ -213,11 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     connect.set_defaults(handler=_connect)
 
-    keys_parser = commands.add_parser("keys", help="manage tenant keys")
+    keys_parser = _add_command(commands, "keys", "manage tenant keys", EXAMPLES["keys"])
     keys_commands = keys_parser.add_subparsers(dest="keys_command", metavar="SUBCOMMAND")
     keys_parser.set_defaults(handler=lambda _args: _usage(keys_parser))
-    new = keys_commands.add_parser("new", help="make a fresh tenant key")
-    new.add_argument("--tenant", required=True)
+    new = _add_command(keys_commands, "new", "make a fresh tenant key", EXAMPLES["keys new"])
+    new.add_argument("--tenant", required=True, help="the tenant the key is for")
     new.set_defaults(handler=_keys_new)
     return parser
 

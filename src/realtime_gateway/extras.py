@@ -1,8 +1,8 @@
 """Which install extra each subcommand needs, and the one line that says so when it is missing.
 
 `serve` needs only the core install; `stub`, `demo` and `connect` import media (aiortc, av,
-numpy, aioice) or the client's HTTP and WebSocket libraries (httpx, websockets), which are
-extras, so a lean gateway install stays lean.
+numpy, aioice) or the client's HTTP library (httpx), which are extras, so a lean gateway
+install stays lean (websockets is the core's: the gateway serves WebSockets).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ EXTRA_OF_PACKAGE: dict[str, str] = {
     "av": "media",
     "numpy": "media",
     "httpx": "client",
-    "websockets": "client",  # also the core's, through uvicorn[standard]
 }
 
 # What to install for each subcommand that needs an extra.

@@ -25,6 +25,7 @@ from realtime_gateway.gateway.composition import build_services
 from realtime_gateway.gateway.errors import (
     GatewayError,
     InvalidRequest,
+    NotReady,
     documented,
     error_body,
     error_code_for_status,
@@ -214,7 +215,7 @@ def add_operational_routes(app: FastAPI, settings: Settings) -> None:
                 f"(failure mode {runtime.settings.limiter_failure_mode})"
             )
         if problems:
-            return error_response(503, "not_ready", "; ".join(problems))
+            return error_response(NotReady.status_code, NotReady.error_code, "; ".join(problems))
         body: dict[str, Any] = {
             "status": "ready",
             "limiter": "redis" if runtime.settings.redis_configured() else "memory",

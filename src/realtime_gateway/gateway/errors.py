@@ -16,7 +16,10 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     │   └── ProviderUnavailable   (5xx, timeout, unreachable: the tenant's hit is refunded)
     ├── ServerBusy            503 server_busy          (connection cap reached)
     ├── LimiterUnavailable    503 limiter_unavailable
-    └── CallsUnavailable      503 calls_unavailable   (brokered: Redis holding call state down)
+    ├── CallsUnavailable      503 calls_unavailable   (brokered: Redis holding call state down)
+    └── NotReady              503 not_ready           (GET /readyz only)
+
+Each class's docstring is its line in the error table of the docs site (docs/errors.md).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from starlette.types import Send
 
 
 class GatewayError(Exception):
+    """A bug in the gateway, or a bare HTTP 500 from the framework: logged once as one JSON
+    record with its `exception` and `trace`; the caller gets only the body."""
+
     status_code: int = 500
     error_code: str = "internal_error"
 
@@ -66,11 +72,18 @@ async def send_error(send: Send, error: GatewayError, *, close: bool = False) ->
 
 
 class InvalidRequest(GatewayError):
+    """The body is not a JSON object, or `model`/`voice`/`endpoint` is missing, ill-formed or
+    not allowed, or a field is unknown; on `POST /realtime_calls`, the body is not an SDP offer."""
+
     status_code = 400
     error_code = "invalid_request"
 
 
 class Unauthorized(GatewayError):
+    """The credential is missing, malformed, unknown, revoked or expired (a JWT's signature,
+    algorithm, issuer, audience, `exp` or tenant claim included), or a call token is unknown,
+    expired or already used. Carries `WWW-Authenticate: Bearer`."""
+
     status_code = 401
     error_code = "unauthorized"
 
@@ -79,37 +92,55 @@ class Unauthorized(GatewayError):
 
 
 class NotFound(GatewayError):
+    """No such route (a trailing slash is not redirected), or a call of another tenant or not
+    created by the presented call token (never 403: no existence leak)."""
+
     status_code = 404
     error_code = "not_found"
 
 
 class MethodNotAllowed(GatewayError):
+    """The route exists, but not with this method."""
+
     status_code = 405
     error_code = "method_not_allowed"
 
 
 class RequestTimeout(GatewayError):
+    """The body did not arrive within `GATEWAY_BODY_TIMEOUT`, or the request line and headers
+    within `GATEWAY_HEADER_TIMEOUT`; the connection is closed."""
+
     status_code = 408
     error_code = "request_timeout"
 
 
 class PayloadTooLarge(GatewayError):
+    """The body is over `GATEWAY_MAX_BODY_BYTES`, or an SDP offer over
+    `GATEWAY_MAX_OFFER_BYTES`."""
+
     status_code = 413
     error_code = "payload_too_large"
 
 
 class RateLimited(GatewayError):
+    """The tenant spent its session-creation rate; `Retry-After` says when to try again."""
+
     status_code = 429
     error_code = "rate_limited"
 
 
 # -- the leash (gateway/leash/) ---------------------------------------------------------------
 class TooManyCalls(GatewayError):
+    """Brokered: the tenant already has `max_concurrent_calls` live calls (the leash)."""
+
     status_code = 429
     error_code = "too_many_calls"
 
 
 class QuotaExceeded(GatewayError):
+    """Brokered: the tenant's `daily_audio_seconds` are spent today; `Retry-After` counts to
+    00:00 UTC (the leash)."""
+
     status_code = 429
     error_code = "quota_exceeded"
 
@@ -119,11 +150,17 @@ class QuotaExceeded(GatewayError):
 
 # ---------------------------------------------------------------------------------------------
 class HeadersTooLarge(GatewayError):
+    """The request line and headers are over `GATEWAY_MAX_HEADER_BYTES`: answered the moment
+    the bound is passed, and the connection is closed."""
+
     status_code = 431
     error_code = "headers_too_large"
 
 
 class ProviderError(GatewayError):
+    """The provider answered non-2xx or a redirect (never followed), timed out, could not be
+    reached, or answered a malformed session; the message is the gateway's own words."""
+
     status_code = 500
     error_code = "provider_error"
 
@@ -141,15 +178,29 @@ class ServerBusy(GatewayError):
 
 
 class LimiterUnavailable(GatewayError):
+    """Redis is down and `GATEWAY_LIMITER_FAILURE_MODE=deny`."""
+
     status_code = 503
     error_code = "limiter_unavailable"
 
 
 class CallsUnavailable(GatewayError):
+    """Brokered with Redis configured: Redis, which holds the call tokens and calls, is
+    unreachable (no local fallback: a token must be redeemable on every replica)."""
+
     status_code = 503
     error_code = "calls_unavailable"
 
 
+class NotReady(GatewayError):
+    """Only from `GET /readyz`: the message names what is missing (no provider key; Redis
+    unreachable or refusing the credentials)."""
+
+    status_code = 503
+    error_code = "not_ready"
+
+
+# The codes a bare status maps back to (NotReady is /readyz's own answer, never a refusal).
 ERROR_CODES: dict[str, type[GatewayError]] = {
     cls.error_code: cls
     for cls in (

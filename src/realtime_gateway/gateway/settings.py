@@ -107,73 +107,254 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
+    # Each field's `description` is its line in the settings table of the docs site
+    # (docs/settings.md, rendered from these fields by realtime_gateway.reference).
     config_file: Path | None = Field(
-        default=None, validation_alias=AliasChoices(CONFIG_KEY, "config_file")
+        default=None,
+        validation_alias=AliasChoices(CONFIG_KEY, "config_file"),
+        description="TOML settings file (`serve --config FILE`; in code "
+        "`Settings(config_file=...)`); one that does not exist is refused, however the "
+        "settings are made",
     )
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
+    host: str = Field(default="127.0.0.1", description="address the gateway listens on")
+    port: int = Field(default=8080, ge=0, le=65535, description="port the gateway listens on")
     openai_api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        description="the provider key (also sent as Azure's `api-key`)",
     )
-    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    jwt_secret: SecretStr | None = None
-    jwt_public_key: str | None = None
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    jwt_tenant_claim: str = "tenant"
-    rate_limit: str = "3/minute"
-    tenant_rate_limits: CommaList = Field(default_factory=list)
-    redis_url: SecretStr | None = None
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="tenant keys, comma-separated: `tenant:key` or `tenant:sha256:<hex>` "
+        "(`realtime-gateway keys new` prints both)",
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="accept HS256 JWTs signed with this secret"
+    )
+    jwt_public_key: str | None = Field(
+        default=None,
+        description="accept JWTs verified with this PEM public key, parsed once at start-up: an "
+        "RSA key accepts RS256 only, a P-256 EC key ES256 only; any other key is a "
+        "configuration error",
+    )
+    jwt_issuer: str | None = Field(default=None, description="the `iss` a JWT must carry")
+    jwt_audience: str | None = Field(default=None, description="the `aud` a JWT must carry")
+    jwt_tenant_claim: str = Field(default="tenant", description="the JWT claim naming the tenant")
+    rate_limit: str = Field(
+        default="3/minute",
+        description="per-tenant session creations: `N/second`, `N/minute`, `N/hour`, `N/day`, "
+        "or a multiple such as `N/5minutes`",
+    )
+    tenant_rate_limits: CommaList = Field(
+        default_factory=list,
+        description="per-tenant overrides, comma-separated: `acme=10/minute,globex=1/second`",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="one Redis for the shared state (`redis://host:6379/0`, `rediss://` for "
+        "TLS); with no Redis topology at all, the state is in process (one replica, one worker)",
+    )
     # Scale-out (gateway/redisconn.py, gateway/workers.py): one Redis topology, N workers.
-    redis_cluster_nodes: CommaList = Field(default_factory=list)
-    redis_sentinels: CommaList = Field(default_factory=list)
-    redis_sentinel_master: str | None = None
-    # Credentials and TLS for Cluster nodes and Sentinel-managed servers (gateway/redisconn.py).
-    redis_username: str | None = None
-    redis_password: SecretStr | None = None
-    redis_sentinel_password: SecretStr | None = None
-    redis_tls: bool = False
-    redis_tls_ca_file: str | None = None
-    # Replicas that must hold a brokered call's state before it is answered (replica_wait.py).
-    redis_wait_replicas: int | None = Field(default=None, ge=0, le=16)
-    # At most 300: Redis answers WAIT up to ~100 ms late, and the client's socket timeout is 0.5 s.
-    redis_wait_ms: int = Field(default=200, ge=1, le=300)
-    workers: int | None = Field(default=None, ge=1, le=64)
-    limiter_failure_mode: Literal["local", "deny", "allow"] = "local"
-    provider_endpoint: str = OPENAI_GA_ENDPOINT
-    secret_ttl: int = Field(default=60, ge=10, le=7200)
-    allowed_endpoints: CommaList = Field(
-        default_factory=lambda: [OPENAI_GA_ENDPOINT, OPENAI_BETA_ENDPOINT, OPENAI_LIVE_ENDPOINT]
+    redis_cluster_nodes: CommaList = Field(
+        default_factory=list,
+        description="Redis Cluster instead: some of its nodes, `host:port,host:port` (the rest "
+        "are discovered)",
     )
-    allowed_models: CommaList = Field(default_factory=list)
-    allowed_voices: CommaList = Field(default_factory=list)
-    provider_timeout: float = Field(default=10.0, gt=0, le=120)
-    cors_origins: CommaList = Field(default_factory=list)
-    audit_log: str | None = None
-    max_body_bytes: int = Field(default=16 * 1024, ge=256)
-    body_timeout: float = Field(default=10.0, gt=0, le=120)
-    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
-    # Hardening (issue 16): the header phase, the connection cap, the operational surfaces.
-    header_timeout: float = Field(default=10.0, gt=0, le=300)
-    keepalive_timeout: float = Field(default=5.0, gt=0, le=300)
-    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
-    metrics_token: SecretStr | None = None
-    docs: bool = False
+    redis_sentinels: CommaList = Field(
+        default_factory=list,
+        description="Sentinel instead: the sentinels, `host:port,...` (with "
+        "`GATEWAY_REDIS_SENTINEL_MASTER`)",
+    )
+    redis_sentinel_master: str | None = Field(
+        default=None, description="the name of the master the sentinels watch"
+    )
+    # Credentials and TLS for Cluster nodes and Sentinel-managed servers (gateway/redisconn.py).
+    redis_username: str | None = Field(
+        default=None,
+        description="Cluster and Sentinel: the ACL user for every node, master and replica (a "
+        "`GATEWAY_REDIS_URL` carries its own, so this is refused beside it)",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="Cluster and Sentinel: the password of every node, master and replica "
+        "(`requirepass` / `masterauth`); redacted from every log line",
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        default=None, description="the sentinels' own password, when they have a `requirepass`"
+    )
+    redis_tls: bool = Field(
+        default=False,
+        description="Cluster and Sentinel over TLS (nodes, master, replicas and sentinels); the "
+        "host name is not checked, since nodes are named by the IPs they announce",
+    )
+    redis_tls_ca_file: str | None = Field(
+        default=None,
+        description="CA file the Redis servers' certificates are checked against (else the "
+        "system's CAs); only with `GATEWAY_REDIS_TLS`",
+    )
+    # Replicas that must hold a brokered call's state before it is answered (replica_wait.py).
+    redis_wait_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=16,
+        description="replicas that must hold a brokered call's admission and record before "
+        "`POST /realtime_calls` answers 201 (`WAIT`); none = 1 with Sentinel, else 0 (answer "
+        "at once). Not with Cluster",
+    )
+    # At most 300: Redis answers WAIT up to ~100 ms late, and the client's socket timeout is 0.5 s.
+    redis_wait_ms: int = Field(
+        default=200,
+        ge=1,
+        le=300,
+        description="how long a creation waits for those replicas; a replica that does not "
+        "answer in time costs each creation this long, and the call is answered anyway with a "
+        "warning logged",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="worker processes on the one port (`serve --workers N` overrides); none = "
+        "the number of cores with Redis, else 1. More than 1 needs Redis",
+    )
+    limiter_failure_mode: Literal["local", "deny", "allow"] = Field(
+        default="local",
+        description="when Redis fails: `local` keeps serving on an in-process limiter per "
+        "replica, `deny` answers 503 `limiter_unavailable`, `allow` lets creations through",
+    )
+    provider_endpoint: str = Field(
+        default=OPENAI_GA_ENDPOINT, description="the provider endpoint a session is minted at"
+    )
+    secret_ttl: int = Field(
+        default=60,
+        ge=10,
+        le=7200,
+        description="seconds a minted secret (or a brokered call token) may start a session",
+    )
+    allowed_endpoints: CommaList = Field(
+        default_factory=lambda: [OPENAI_GA_ENDPOINT, OPENAI_BETA_ENDPOINT, OPENAI_LIVE_ENDPOINT],
+        description="comma-separated exact URLs a caller may name as `endpoint`",
+    )
+    allowed_models: CommaList = Field(
+        default_factory=list,
+        description="comma-separated models a caller may ask for; none = any well-formed name",
+    )
+    allowed_voices: CommaList = Field(
+        default_factory=list,
+        description="comma-separated voices a caller may ask for; none = any well-formed name",
+    )
+    provider_timeout: float = Field(
+        default=10.0, gt=0, le=120, description="seconds to wait for the provider"
+    )
+    cors_origins: CommaList = Field(
+        default_factory=list,
+        description="origins whose pages may call the gateway (the UI at `/` needs none)",
+    )
+    audit_log: str | None = Field(
+        default=None,
+        description="file for the audit lines; none or `-` = stdout. Opened for appending at "
+        "start-up: one that cannot be opened is a configuration error (exit 2)",
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024, ge=256, description="request body limit (413 past it)"
+    )
+    body_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="seconds the whole request body may take to arrive (408 past it)",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="request line and header limit, counted as the bytes arrive (431 past it)",
+    )
+    # Hardening: the header phase, the connection cap, the operational surfaces.
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="seconds a request's line and headers may take to arrive, from its first "
+        "byte (or the connection's opening); then 408 and close",
+    )
+    keepalive_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="seconds a connection may sit idle between requests (or trickle the rest of "
+        "an unread body) before it is closed",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="open connections per process; more get 503 `server_busy`. Lowered at start "
+        "when the descriptor limit cannot hold it plus 256",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token that reads `/metrics`; none = `/metrics` is off (404)",
+    )
+    docs: bool = Field(
+        default=False,
+        description="serve Swagger UI at `/docs` (it loads its scripts from a public CDN: leave "
+        "it off on the origin that serves the UI)",
+    )
 
     # -- brokered calls (DESIGN.md section 10) --------------------------------------------
-    call_mode: Literal["direct", "brokered"] = "direct"
-    tenant_call_modes: CommaList = Field(default_factory=list)
-    public_url: str | None = None
-    max_offer_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
-    # -- the leash (gateway/leash/): per-tenant call length, live-call cap, daily audio budget
-    max_call_seconds: int = Field(default=900, ge=1, le=86400)
-    max_concurrent_calls: int = Field(default=5, ge=1, le=100_000)
-    daily_audio_seconds: int | None = Field(default=None, ge=1)
-    tenant_policies: Annotated[dict[str, TenantPolicyOverrides], NoDecode] = Field(
-        default_factory=dict
+    call_mode: Literal["direct", "brokered"] = Field(
+        default="direct",
+        description="`direct`: the caller gets the provider's ephemeral secret; `brokered`: a "
+        "gateway call token, and the gateway creates the call. Live models and endpoints are "
+        "always brokered",
     )
-    tenants: Annotated[dict[str, TenantPolicyOverrides], NoDecode] = Field(default_factory=dict)
+    tenant_call_modes: CommaList = Field(
+        default_factory=list,
+        description="per-tenant call modes, comma-separated: `acme=brokered,globex=direct`",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the gateway's public base URL; brokered `webrtc_url` is "
+        "`<GATEWAY_PUBLIC_URL>/realtime_calls` (set it behind a proxy); none = the address the "
+        "request came in on",
+    )
+    max_offer_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="SDP offer limit on `POST /realtime_calls` (413 past it)",
+    )
+    # -- the leash (gateway/leash/): per-tenant call length, live-call cap, daily audio budget
+    max_call_seconds: int = Field(
+        default=900,
+        ge=1,
+        le=86400,
+        description="the leash: the longest brokered call, then the gateway hangs up",
+    )
+    max_concurrent_calls: int = Field(
+        default=5,
+        ge=1,
+        le=100_000,
+        description="the leash: live brokered calls per tenant (429 `too_many_calls` past it)",
+    )
+    daily_audio_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="the leash: audio seconds per tenant and UTC day (429 `quota_exceeded` "
+        "once spent); none = no budget",
+    )
+    tenant_policies: Annotated[dict[str, TenantPolicyOverrides], NoDecode] = Field(
+        default_factory=dict,
+        description="the leash per tenant, a JSON object: "
+        '`{"acme": {"max_call_seconds": 60, "daily_audio_seconds": 3600}}`; beats the '
+        "config file's `[tenants.NAME]` field by field",
+    )
+    tenants: Annotated[dict[str, TenantPolicyOverrides], NoDecode] = Field(
+        default_factory=dict,
+        description="the leash per tenant in the TOML file: `[tenants.acme]` tables with "
+        "`max_call_seconds`, `max_concurrent_calls`, `daily_audio_seconds`, `instructions`, "
+        "`data_channel`",
+    )
 
     @field_validator("tenant_policies", "tenants", mode="before")
     @classmethod

@@ -1,11 +1,12 @@
 """The gateway's provider client for minting: keep-alive HTTP/1.1 over asyncio, parsed by httptools.
 
 The provider call is paid on every mint, and a general-purpose client spent about 250 µs of CPU
-on it (see README, "Performance"); this one does only what minting needs. http:// and https://
-(the default verifying TLS context, SNI); never a proxy from the environment; redirects never
-followed (a 3xx is an answer like any other); one total timeout per call covering the wait for a
-connection, connect, TLS and the exchange; answers by Content-Length, chunked or read-to-close,
-capped while they arrive. No HTTP/2, no compression, no cookies.
+on it (docs/performance.md, "The provider client"); this one does only what minting needs.
+http:// and https:// (the default verifying TLS context, SNI); never a proxy from the
+environment; redirects never followed (a 3xx is an answer like any other); one total timeout per
+call covering the wait for a connection, connect, TLS and the exchange; answers by
+Content-Length, chunked or read-to-close, capped while they arrive. No HTTP/2, no compression,
+no cookies.
 
 The provider key travels in a header: no message raised here contains a header value.
 """
