@@ -183,3 +183,25 @@ async def test_an_admission_that_never_went_live_is_released_uncounted(
     finally:
         await reaper.aclose()
     assert not ends.seen and (await calls.store.usage("acme", 1))[0].calls == 0
+
+
+async def test_a_call_shorter_than_the_attach_window_is_hung_up_at_its_deadline(
+    make_store: MakeStore,
+) -> None:
+    """The reaper had looked at the tenant while the call was only admitted: it must still wake
+    at the deadline (1 s), not when the attach window (20 s) would have closed."""
+    provider = RecordingProvider()
+    calls, ends = make_calls(make_store(), provider, Policies(ONE_SECOND))
+    reaper = Reaper(calls, interval=0.05)
+    reaper.start()
+    try:
+        await calls.fleet.touch("acme")
+        admitted = await calls.store.admit(admit_request(policy=ONE_SECOND))
+        await asyncio.sleep(0.3)  # a sweep or more while it is only admitted
+        assert await calls.store.attach("acme", admitted.call_id, "rtc_short", "holder-test")
+        async with asyncio.timeout(10):  # well before the 20 s window
+            while not ends.seen:
+                await asyncio.sleep(0.05)
+    finally:
+        await reaper.aclose()
+    assert ends.seen[0].reason == "max_duration" and provider.hung_up["rtc_short"] == 1

@@ -158,7 +158,9 @@ class MemoryCallStore:
             provider_call_id=request.provider_call_id,
             token_digest=token_digest(request.token) if request.token else "",
         )
-        self._calls[tenant, call_id] = _Entry(record, due_ms=now + request.attach_window_ms)
+        # Looked at when its attach window closes, or at its deadline if that comes first.
+        due = min(now + request.attach_window_ms, record.deadline_ms)
+        self._calls[tenant, call_id] = _Entry(record, due_ms=due)
         if grant is not None:
             grant.used_by = call_id
         return record

@@ -94,7 +94,7 @@ if ARGV[14] == '1' then
 end
 local deadline = now + tonumber(ARGV[4])
 redis.call('ZADD', KEYS[1], int(deadline), ARGV[2])
-redis.call('ZADD', KEYS[2], int(now + tonumber(ARGV[7])), ARGV[2])
+redis.call('ZADD', KEYS[2], int(math.min(now + tonumber(ARGV[7]), deadline)), ARGV[2])
 local n, ms, audio = meter_read(KEYS[3], now)
 meter_write(KEYS[3], now, n + 1, ms, audio)
 redis.call('HSET', KEYS[5], 'id', ARGV[2], 'state', 'admitted', 'transport', ARGV[10], 'spec', spec,

@@ -37,6 +37,7 @@ class Reaper:
         self._interval = interval
         self._acting: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._jitter = random.Random()  # its own: the module's shared generator stays untouched
 
     async def sweep(self) -> None:
         """One pass over the tenants the index says are due, in each store that holds calls."""
@@ -99,7 +100,7 @@ class Reaper:
             except Exception as error:  # one bad record must not stop the reaper
                 log.error("reaper: sweep failed", extra={"error": type(error).__name__})
             # Jitter: the replicas' reapers do not all ask Redis at the same instant.
-            await asyncio.sleep(self._interval * random.uniform(0.8, 1.2))
+            await asyncio.sleep(self._interval * self._jitter.uniform(0.8, 1.2))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="leash-reaper")
