@@ -135,8 +135,11 @@ def render_markers(markdown: str) -> str:
 
 
 def _subclasses(cls: type[errors.GatewayError]) -> Iterator[type[errors.GatewayError]]:
+    """The documented error classes: those of `gateway/errors.py` (a module may refine one for
+    its own use, with the same status and code, as the call store's `StoreUnavailable`)."""
     for sub in cls.__subclasses__():
-        yield sub
+        if sub.__module__ == errors.__name__:
+            yield sub
         yield from _subclasses(sub)
 
 

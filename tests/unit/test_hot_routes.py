@@ -95,3 +95,22 @@ def test_openapi_still_describes_the_calls_route_and_its_errors() -> None:
     statuses = ["400", "401", "408", "413", "500"]
     assert error_refs(post, statuses) == dict.fromkeys(statuses, ERROR_BODY_REF)
     assert "get" in spec["paths"]["/realtime_calls"]
+
+
+def test_errors_on_the_openai_surface_have_openais_shape() -> None:
+    """An OpenAI SDK reads a refusal on `/v1` as it reads OpenAI's own: `error.code` is ours."""
+    from realtime_gateway.gateway.errors import Unauthorized, error_body
+
+    assert Unauthorized("nope").body("/v1/realtime/calls") == {
+        "error": {
+            "message": "nope",
+            "type": "authentication_error",
+            "code": "unauthorized",
+            "param": None,
+        }
+    }
+    assert Unauthorized("nope").body("/realtime_calls") == {
+        "error_code": "unauthorized",
+        "message": "nope",
+    }
+    assert error_body("provider_error", "x", 500, "/v1")["error"]["type"] == "server_error"

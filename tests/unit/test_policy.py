@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from realtime_gateway.gateway.policy import policies_from
+from realtime_gateway.gateway.policy import TenantPolicy, policies_from
 from realtime_gateway.gateway.settings import load_settings
 
 
@@ -115,3 +115,29 @@ def test_serve_refuses_a_bad_policy_in_one_line(value: str, reason: str) -> None
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_call_may_be_transferred_only_to_the_tenants_refer_targets() -> None:
+    policy = TenantPolicy(refer_targets=("tel:+15551230000", "sip:desk-*", "tel:+1800*"))
+    assert policy.may_refer_to("tel:+1 (555) 123-0000")
+    assert policy.may_refer_to("SIP:Desk-42@pbx.example")
+    assert policy.may_refer_to("tel:+18005550199")
+    assert not policy.may_refer_to("tel:+15551230001")
+    assert not policy.may_refer_to("tel:+900123")  # premium rate: toll fraud
+    assert not policy.may_refer_to("sip:boss@pbx.example")
+    assert not TenantPolicy().may_refer_to("tel:+15551230000")  # no targets, no transfers
+
+
+def test_phone_fields_are_checked_where_policies_are_read() -> None:
+    with pytest.raises(ValidationError):
+        load_settings(tenant_policies={"acme": {"phone_numbers": ["555-1234"]}})
+    with pytest.raises(ValidationError):
+        load_settings(tenant_policies={"acme": {"refer_targets": ["+15551234567"]}})
+    policy = policies_from(
+        load_settings(tenant_policies={"acme": {"phone_numbers": ["+15551230001"]}})
+    ).for_tenant("acme")
+    assert (policy.phone_numbers, policy.phone_answer, policy.phone_answer_seconds) == (
+        ("+15551230001",),
+        "policy",
+        10,
+    )

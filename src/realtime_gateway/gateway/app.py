@@ -49,14 +49,20 @@ WEB_DIR = Path(__file__).parent / "web"
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    path: str = "",
 ) -> JSONResponse:
-    return JSONResponse(error_body(code, message), status, headers=headers)
+    return JSONResponse(error_body(code, message, status, path), status, headers=headers)
 
 
 async def on_gateway_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, GatewayError)
-    return error_response(error.status_code, error.error_code, error.message, error.headers)
+    return error_response(
+        error.status_code, error.error_code, error.message, error.headers, request.url.path
+    )
 
 
 async def on_http_error(request: Request, error: Exception) -> Response:
@@ -64,7 +70,8 @@ async def on_http_error(request: Request, error: Exception) -> Response:
     code = error_code_for_status(error.status_code)
     messages = {404: "no such route", 405: f"method {request.method} is not allowed here"}
     message = messages.get(error.status_code, str(error.detail))
-    return error_response(error.status_code, code, message, dict(error.headers or {}))
+    headers = dict(error.headers or {})
+    return error_response(error.status_code, code, message, headers, request.url.path)
 
 
 async def on_validation_error(request: Request, error: Exception) -> Response:

@@ -43,23 +43,41 @@ class GatewayError(Exception):
         self.message = message
         self.headers = dict(headers or {})
 
-    def body(self) -> dict[str, str]:
-        return error_body(self.error_code, self.message)
+    def body(self, path: str = "") -> dict[str, Any]:
+        return error_body(self.error_code, self.message, self.status_code, path)
 
 
-def error_body(error_code: str, message: str) -> dict[str, str]:
-    """The one error body every refusal carries."""
+# OpenAI's `error.type` by status, so an OpenAI SDK reads our refusals as it reads OpenAI's.
+OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                429: "rate_limit_error"}  # fmt: skip
+
+
+def is_openai_path(path: str) -> bool:
+    """The OpenAI-compatible surface answers errors in OpenAI's shape (DESIGN section 12)."""
+    return path == "/v1" or path.startswith("/v1/")
+
+
+def error_body(error_code: str, message: str, status: int = 500, path: str = "") -> dict[str, Any]:
+    """The one error body every refusal carries: `{error_code, message}`, or on `/v1` paths
+    OpenAI's `{"error": {message, type, code, param}}` with our `error_code` as `code`."""
+    if is_openai_path(path):
+        kind = OPENAI_TYPES.get(
+            status, "server_error" if status >= 500 else "invalid_request_error"
+        )
+        return {"error": {"message": message, "type": kind, "code": error_code, "param": None}}
     return {"error_code": error_code, "message": message}
 
 
-def error_json(error: GatewayError) -> bytes:
+def error_json(error: GatewayError, path: str = "") -> bytes:
     """The error's body as sent, encoded as Starlette's `JSONResponse` encodes every other."""
-    return json.dumps(error.body(), ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(error.body(path), ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def send_error(send: Send, error: GatewayError, *, close: bool = False) -> None:
+async def send_error(
+    send: Send, error: GatewayError, *, close: bool = False, path: str = ""
+) -> None:
     """The error as a whole response, for ASGI layers that answer without a `Response`."""
-    body = error_json(error)
+    body = error_json(error, path)
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -41,4 +41,8 @@ class InternalErrorMiddleware:
                 extra={"path": scope.get("path"), "response_started": started},
             )
             if not started:  # once a response began, the connection is all that is left
-                await send_error(send, GatewayError("the gateway failed unexpectedly"))
+                await send_error(
+                    send,
+                    GatewayError("the gateway failed unexpectedly"),
+                    path=scope.get("path", ""),
+                )

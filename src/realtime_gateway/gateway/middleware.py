@@ -38,10 +38,10 @@ class HeaderLimitMiddleware:
         if scope["type"] == "http":
             size = sum(len(name) + len(value) for name, value in scope["headers"])
             if size > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(send, scope["path"])
                 return
         await self.app(scope, receive, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, path: str) -> None:
         error = HeadersTooLarge(f"request headers are larger than {self.max_bytes} bytes")
-        await send_error(send, error, close=True)
+        await send_error(send, error, close=True, path=path)

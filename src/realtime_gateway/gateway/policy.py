@@ -5,7 +5,7 @@ field beats the file's). Every rule that reads a limit reads it from here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from realtime_gateway.gateway.settings import (
     DataChannelPermissions,
@@ -15,6 +15,8 @@ from realtime_gateway.gateway.settings import (
 
 DEFAULT_MAX_CALL_SECONDS = 900
 DEFAULT_MAX_CONCURRENT_CALLS = 5
+DEFAULT_PHONE_ANSWER_SECONDS = 10
+PhoneAnswer = Literal["policy", "forward"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,33 @@ class TenantPolicy:
     daily_audio_seconds: int | None = None
     instructions: str | None = None
     data_channel: DataChannelPermissions | None = None
+    phone_numbers: tuple[str, ...] = ()
+    phone_answer: PhoneAnswer = "policy"
+    phone_webhook_url: str | None = None
+    phone_webhook_secret: str | None = field(default=None, repr=False)
+    phone_answer_seconds: int = DEFAULT_PHONE_ANSWER_SECONDS
+    refer_targets: tuple[str, ...] = ()
+
+    def may_refer_to(self, target: str) -> bool:
+        """Whether a call may be transferred to `target`: only to the tenant's `refer_targets`
+        (a trailing `*` matches a prefix), compared after normalising both. Nothing else is
+        allowed: a transfer to an arbitrary number is toll fraud."""
+        wanted = normalise_uri(target)
+        for allowed in map(normalise_uri, self.refer_targets):
+            if allowed.endswith("*") and wanted.startswith(allowed[:-1]) or wanted == allowed:
+                return True
+        return False
+
+
+def normalise_uri(uri: str) -> str:
+    """`tel:+1 (555) 123-4567` -> `tel:+15551234567`; `SIP:Bob@X.com` -> `sip:bob@x.com`."""
+    scheme, _, rest = uri.strip().partition(":")
+    scheme = scheme.lower()
+    if scheme == "tel":
+        rest = "".join(c for c in rest if c not in " -.()")
+    else:
+        rest = rest.lower()
+    return f"{scheme}:{rest}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +100,14 @@ def resolve(default: TenantPolicy, table: TenantPolicyOverrides) -> TenantPolicy
         ),
         instructions=table.instructions,
         data_channel=table.data_channel,
+        phone_numbers=tuple(table.phone_numbers or ()),
+        phone_answer=table.phone_answer or default.phone_answer,
+        phone_webhook_url=table.phone_webhook_url,
+        phone_webhook_secret=(
+            table.phone_webhook_secret.get_secret_value() if table.phone_webhook_secret else None
+        ),
+        phone_answer_seconds=table.phone_answer_seconds or default.phone_answer_seconds,
+        refer_targets=tuple(table.refer_targets or ()),
     )
 
 

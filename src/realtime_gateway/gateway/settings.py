@@ -65,6 +65,13 @@ class TenantPolicyOverrides(BaseModel):
     daily_audio_seconds: int | None = Field(default=None, ge=1)
     instructions: str | None = Field(default=None, max_length=16384)
     data_channel: DataChannelPermissions | None = None
+    # Phone calls (DESIGN section 14) and transfers.
+    phone_numbers: list[Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]] | None = None
+    phone_answer: Literal["policy", "forward"] | None = None
+    phone_webhook_url: str | None = None
+    phone_webhook_secret: SecretStr | None = None
+    phone_answer_seconds: int | None = Field(default=None, ge=1, le=120)
+    refer_targets: list[Annotated[str, Field(pattern=r"^(tel|sip|sips):\S+$")]] | None = None
 
 
 class ConfigError(ValueError):

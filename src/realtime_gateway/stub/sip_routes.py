@@ -21,12 +21,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from realtime_gateway.stub import minting
-from realtime_gateway.stub.conversation import RealtimeConversation, merge_session
+from realtime_gateway.stub.conversation import RealtimeConversation
 from realtime_gateway.stub.http import error_response, provider_key_refusal
 from realtime_gateway.stub.live_routes import session_resource
 from realtime_gateway.stub.live_session import LiveSession
 from realtime_gateway.stub.records import CallRecord, SipDetails
 from realtime_gateway.stub.secrets import new_id
+from realtime_gateway.stub.sessions import merge_session
 from realtime_gateway.stub.sip_answer import start_phone_call
 from realtime_gateway.stub.sip_dial import DialError, incoming_event, parse_dial, sip_headers
 from realtime_gateway.stub.sip_ringing import PhoneCall

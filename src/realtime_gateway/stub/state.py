@@ -48,8 +48,6 @@ class StubConfig:
     def __post_init__(self) -> None:
         if self.webhook_url is not None and self.webhook_secret is None:
             raise ValueError("the stub's webhook URL needs a webhook secret (whsec_...)")
-
-    def __post_init__(self) -> None:
         if not self.ws_audio_speed > 0:
             raise ValueError("ws_audio_speed must be positive")
         if not 10 <= self.ws_audio_chunk_ms <= 1000:

@@ -48,7 +48,7 @@ class HotRoutes:
         try:
             response = await endpoint(Request(scope, receive))
         except GatewayError as error:
-            await send_error(send, error)
+            await send_error(send, error, path=scope["path"])
             return
         await response(scope, receive, send)
 
