@@ -16,7 +16,8 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     │   └── ProviderUnavailable   (5xx, timeout, unreachable: the tenant's hit is refunded)
     ├── ServerBusy            503 server_busy          (connection cap reached)
     ├── LimiterUnavailable    503 limiter_unavailable
-    └── CallsUnavailable      503 calls_unavailable   (brokered: Redis holding call state down)
+    ├── CallsUnavailable      503 calls_unavailable   (brokered: Redis holding call state down)
+    └── ClientClosedRequest   499 cancelled           (never sent: the caller went away)
 """
 
 from __future__ import annotations
@@ -148,6 +149,14 @@ class LimiterUnavailable(GatewayError):
 class CallsUnavailable(GatewayError):
     status_code = 503
     error_code = "calls_unavailable"
+
+
+class ClientClosedRequest(GatewayError):
+    """The caller went away before its request was read whole: nothing is sent back; the
+    request is audited as `cancelled` with nginx's 499, never as a gateway failure."""
+
+    status_code = 499
+    error_code = "cancelled"
 
 
 ERROR_CODES: dict[str, type[GatewayError]] = {
