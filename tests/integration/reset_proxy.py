@@ -1,6 +1,7 @@
 """A TCP proxy in front of a real server that, once armed, lets one command through to the
-server, swallows its reply and resets the client's connection: the command ran, the client
-cannot know. Runs on the test's own event loop, on 127.0.0.1."""
+server and then either swallows its reply and resets the client's connection (`reset_after`:
+the command ran, the client cannot know) or holds the reply back (`delay_after`: the client
+times out while the command ran). Runs on the test's own event loop, on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ class ResetProxy:
     port: int
     upstream_port: int
     marker: bytes = b""  # armed while non-empty: the next request containing it is "lost"
+    delay: float = 0.0  # with `marker`: hold that reply back this long instead of resetting
+    times: int = 0  # how many more requests carrying `marker` are delayed
     resets: int = 0
+    delayed: int = 0
+    down: bool = False  # Redis "unreachable": every connection is refused until back up
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -25,26 +30,50 @@ class ResetProxy:
 
     def reset_after(self, marker: bytes) -> None:
         """The next request carrying `marker` runs upstream; its reply becomes a reset."""
-        self.marker = marker
+        self.marker, self.delay = marker, 0.0
+
+    def delay_after(self, marker: bytes, seconds: float, times: int = 1) -> None:
+        """The next `times` requests carrying `marker` run upstream; each reply arrives
+        `seconds` late."""
+        self.marker, self.delay, self.times = marker, seconds, times
+
+    def go_down(self) -> None:
+        """Break every connection and refuse new ones, as a Redis that died would."""
+        self.down = True
+        for writer in list(self._writers):
+            writer.transport.abort()
 
     async def handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self.down:
+            client_w.transport.abort()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
         server_r, server_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         self._writers |= {client_w, server_w}
         lost = asyncio.Event()
+        held: list[float] = []
 
         async def upstream() -> None:
             while data := await client_r.read(65536):
                 if self.marker and self.marker in data:
-                    self.marker = b""
-                    lost.set()
+                    if self.delay:
+                        held.append(self.delay)
+                        self.times -= 1
+                        if self.times <= 0:
+                            self.marker = b""
+                    else:
+                        self.marker = b""
+                        lost.set()
                 server_w.write(data)
                 await server_w.drain()
 
         async def downstream() -> None:
             while data := await server_r.read(65536):
+                if held:
+                    self.delayed += 1
+                    await asyncio.sleep(held.pop())
                 if lost.is_set():
                     # The server answered, so the command ran; the client hears a reset.
                     self.resets += 1

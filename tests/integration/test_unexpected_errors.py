@@ -205,3 +205,26 @@ async def test_cancelled_request_is_audited_as_cancelled(settings: Settings, log
     assert [(a["outcome"], a["status"]) for a in logs.audit()] == [("cancelled", 499)]
     assert metric(metrics, "gateway_sessions_total", outcome="created") == 0
     assert metric(metrics, "gateway_provider_seconds_count", outcome="ok") == 0
+
+
+def test_a_caller_that_leaves_mid_body_is_cancelled_not_an_internal_error(
+    settings: Settings, logs: Logs
+) -> None:
+    """Any client can send half a body and hang up: that is `cancelled`/499 in the audit, and
+    nothing an on-call would be paged for (no error record, no trace)."""
+    import socket
+
+    app = create_app(settings, transport=FailingTransport(raise_adapter_bug))
+    with serve_in_thread(app) as served:
+        head = (
+            f"POST /realtime_session HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {TENANT_KEY}"
+            "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+            sock.sendall(head.encode() + b'{"model": "gpt')
+        # A request after it: its adapter bug is the one error logged.
+        assert post_session(served.base_url).status_code == 500
+    errors = [line for line in logs.operational() if line["level"] == "error"]
+    assert [line["exception"] for line in errors] == ["RuntimeError"]
+    first = logs.audit()[0]
+    assert (first["outcome"], first["status"]) == ("cancelled", 499)

@@ -17,7 +17,8 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── ServerBusy            503 server_busy          (connection cap reached)
     ├── LimiterUnavailable    503 limiter_unavailable
     ├── CallsUnavailable      503 calls_unavailable   (brokered: Redis holding call state down)
-    └── NotReady              503 not_ready           (GET /readyz only)
+    ├── NotReady              503 not_ready           (GET /readyz only)
+    └── ClientClosedRequest   499 cancelled           (never sent: the caller went away)
 
 Each class's docstring is its line in the error table of the docs site (docs/errors.md).
 """
@@ -216,6 +217,14 @@ class NotReady(GatewayError):
 
     status_code = 503
     error_code = "not_ready"
+
+
+class ClientClosedRequest(GatewayError):
+    """The caller went away before its request was read whole: nothing is sent back; the
+    request is audited as `cancelled` with nginx's 499, never as a gateway failure."""
+
+    status_code = 499
+    error_code = "cancelled"
 
 
 # The codes a bare status maps back to (NotReady is /readyz's own answer, never a refusal).

@@ -14,6 +14,7 @@ is handed to one live holder at a time, which takes its calls over.
 
 from __future__ import annotations
 
+import logging
 import zlib
 
 from redis.asyncio.cluster import RedisCluster
@@ -21,7 +22,9 @@ from redis.asyncio.cluster import RedisCluster
 from realtime_gateway.gateway.calls import scripts
 from realtime_gateway.gateway.calls.record import CallRecord
 from realtime_gateway.gateway.calls.redis_store import FixedClock, RedisCallStore, store_guard, text
-from realtime_gateway.gateway.calls.store import Beat, DeadHolder, DueTenant
+from realtime_gateway.gateway.calls.store import Beat, DeadHolder, DueTenant, StoreUnavailable
+
+log = logging.getLogger("realtime_gateway.gateway.calls.fleet")
 
 CLUSTER_SHARDS = 8
 # How long a holder taking over a dead one has before another may try.
@@ -62,12 +65,22 @@ class RedisFleet:
             )
 
     async def due_tenants(self) -> list[DueTenant]:
+        """The tenants of every shard that answers: a master down holds up only its shards'
+        tenants (StoreUnavailable only when no shard answers)."""
         due: list[DueTenant] = []
+        failures: list[StoreUnavailable] = []
         for shard in range(self.shards):
-            with store_guard():
-                reply = await self._due(keys=list(shard_keys(shard)), args=[self._now_arg()])
+            try:
+                with store_guard():
+                    reply = await self._due(keys=list(shard_keys(shard)), args=[self._now_arg()])
+            except StoreUnavailable as error:
+                failures.append(error)
+                log.warning("reapers' index shard unavailable", extra={"shard": shard})
+                continue
             flat = [text(item) for item in reply]
             due += [DueTenant(t, m) for t, m in zip(flat[0::2], flat[1::2], strict=True)]
+        if len(failures) == self.shards:
+            raise failures[0]
         return due
 
     async def settle(self, due: DueTenant, next_due_ms: int | None) -> None:

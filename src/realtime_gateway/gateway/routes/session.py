@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from starlette.exceptions import HTTPException  # FastAPI's subclasses it
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from realtime_gateway.gateway.addresses import public_base
@@ -19,6 +19,7 @@ from realtime_gateway.gateway.body import (
     parse_session_request,
 )
 from realtime_gateway.gateway.errors import (
+    ClientClosedRequest,
     GatewayError,
     LimiterUnavailable,
     PayloadTooLarge,
@@ -75,6 +76,8 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
                 chunks.append(chunk)
     except TimeoutError as error:
         raise RequestTimeout(f"body did not arrive within {timeout:g} s") from error
+    except ClientDisconnect as error:  # any client can do this: not the gateway failing
+        raise ClientClosedRequest("the caller went away before its body arrived") from error
     return b"".join(chunks)
 
 
