@@ -14,21 +14,19 @@ import json
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from realtime_gateway.client import IceTimeoutError, SdpRefusedError, Session
-from realtime_gateway.client.http import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_EVENTS
+from realtime_gateway.client.errors import IceTimeoutError, SdpRefusedError
+from realtime_gateway.client.limits import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_EVENTS
+from realtime_gateway.client.models import Session
 from realtime_gateway.media import ice
 from realtime_gateway.media.audio import Samples, dbfs
 from realtime_gateway.media.resampling import FrameConverter, PacedAudioTrack
 from realtime_gateway.media.tracks import SAMPLE_RATE
-
-if TYPE_CHECKING:
-    from realtime_gateway.client import GatewayClient
 
 EVENTS_CHANNEL = "oai-events"
 AUDIBLE_DBFS = -50.0  # a received frame louder than this counts as "first audio"
@@ -37,12 +35,27 @@ MAX_EVENT_TYPES = 256  # the first event of at most this many types is kept for 
 CALL_TOKEN_PREFIX = "ek_rtg_"  # a gateway call token: the call is brokered by the gateway
 
 
+class Offers(Protocol):
+    """What a call needs of the client that makes it (`GatewayClient`): a session, the offer
+    posted, and a brokered call's end."""
+
+    async def create_session(
+        self, model: str, voice: str, endpoint: str | None = None
+    ) -> Session: ...
+
+    async def post_offer_located(
+        self, session: Session, offer_sdp: str
+    ) -> tuple[str, str | None]: ...
+
+    async def end_call(self, call_url: str, token: str) -> dict[str, Any] | None: ...
+
+
 class Call:
     """A connected call. Read `events()`, `audio()`; `send_event(...)`; `close()` when done."""
 
     def __init__(
         self,
-        client: GatewayClient,
+        client: Offers,
         input_samples: Samples | None = None,
         *,
         max_events: int = DEFAULT_MAX_EVENTS,

@@ -22,6 +22,7 @@ from realtime_gateway.client.errors import (
     SdpRefusedError,
     UnexpectedResponseError,
 )
+from realtime_gateway.client.limits import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_EVENTS
 from realtime_gateway.client.models import Session, parse_session
 from realtime_gateway.reasons import describe
 
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_ICE_TIMEOUT = 10.0
-# What a call keeps (see `call.Call`): the latest events, and the first minutes of audio.
-DEFAULT_MAX_EVENTS = 1000
-DEFAULT_MAX_AUDIO_SECONDS = 300.0  # 27.6 MB of int16 mono 48 kHz
 
 
 def parse_retry_after(value: str | None) -> int | None:

@@ -36,14 +36,13 @@ from realtime_gateway.client.errors import (
     UnexpectedResponseError,
 )
 from realtime_gateway.client.http import parse_retry_after
+from realtime_gateway.client.limits import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_EVENTS
 from realtime_gateway.reasons import describe
 
 PCM_RATE = 24_000  # the Realtime WebSocket's audio/pcm
 PCM_FRAME_BYTES = PCM_RATE // 50 * 2  # 20 ms, 16-bit mono
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # a server event larger than this closes the session (1009)
 DEFAULT_TIMEOUT = 10.0
-DEFAULT_MAX_EVENTS = 1000
-DEFAULT_MAX_AUDIO_SECONDS = 300.0  # 14.4 MB of PCM16 24 kHz
 _REDACTED = "[redacted]"
 _STATUS_ERRORS: dict[int, type[GatewayClientError]] = {
     400: InvalidRequestError,
