@@ -40,9 +40,9 @@ async def test_a_token_makes_one_call_and_says_what_it_was_minted_for(
 
 
 async def test_concurrent_redemptions_across_replicas_have_one_winner(
-    make_store: MakeStore,
+    make_redis_store: MakeStore,
 ) -> None:
-    replicas = [make_store(), make_store()]
+    replicas = [make_redis_store(), make_redis_store()]
     token = mint_token("acme")
     await replicas[0].put_grant(token, "acme", SPEC, 60)
 
@@ -87,9 +87,9 @@ async def test_a_released_admission_gives_its_token_back(make_store: MakeStore) 
 
 
 async def test_cap_holds_under_20_concurrent_admissions_across_replicas(
-    make_store: MakeStore,
+    make_redis_store: MakeStore,
 ) -> None:
-    replicas = [make_store(), make_store()]
+    replicas = [make_redis_store(), make_redis_store()]
 
     async def admit(index: int) -> bool:
         try:

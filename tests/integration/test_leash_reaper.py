@@ -103,26 +103,24 @@ async def test_an_unreachable_provider_cannot_hold_a_slot_past_the_grace(
 async def test_a_slow_hang_up_stalls_no_other_call_and_is_not_repeated(
     make_store: MakeStore,
 ) -> None:
-    """One hang-up that takes 4 s: the other due calls end meanwhile, and the slow one is asked
-    for once (its claim outlasts it), not again by a second replica while the first waits."""
+    """One hang-up the provider is slow to answer: the other due calls end meanwhile, and the
+    slow one is asked for once (its claim outlasts it), not again by a second replica."""
     provider = RecordingProvider()
     stores = [make_store(), make_store()]
     replicas = [make_calls(store, provider, Policies(ONE_SECOND)) for store in stores]
     slow = await opened(replicas[0][0])
     quick = [await opened(replicas[0][0]) for _ in range(3)]
-    provider.stall[slow] = 4.0
+    provider.held[slow] = asyncio.Event()
     reapers = [Reaper(calls, interval=0.05) for calls, _ in replicas]
     for reaper in reapers:
         reaper.start()
-    ended: set[str] = set()
     try:
-
-        def ended_quick() -> bool:
-            ended.update(e.call_id for _, ends in replicas for e in ends.seen)
-            return all(provider.hung_up[call] == 1 for call in quick)
-
-        await until(ended_quick)
-        assert provider.hung_up[slow] == 0  # still waiting on the slow one
+        await until(lambda: all(provider.hung_up[call] == 1 for call in quick))
+        await until(lambda: sum(len(ends.seen) for _, ends in replicas) == 3)
+        assert provider.asked[slow] == 1 and provider.hung_up[slow] == 0  # still waiting
+        await asyncio.sleep(0.5)  # more sweeps by both: nobody asks again meanwhile
+        assert provider.asked[slow] == 1
+        provider.held[slow].set()
         await until(lambda: sum(len(ends.seen) for _, ends in replicas) == 4)
     finally:
         for reaper in reapers:
