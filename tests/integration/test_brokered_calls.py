@@ -300,3 +300,20 @@ def test_unreachable_redis_is_a_documented_503_for_brokered_calls(
     direct = gateway_factory(**wired_to(stub, redis_url=dead))
     ok = httpx.post(direct.url("/realtime_session"), json=BODY, headers=direct.auth())
     assert ok.status_code == 200  # direct mode keeps serving on the local limiter
+
+
+def test_webrtc_url_never_follows_the_host_header(
+    gateway_factory: GatewayFactory, stub: RunningStub
+) -> None:
+    """Without GATEWAY_PUBLIC_URL the URL comes from the socket the request came in on: a
+    forged `Host` cannot send the caller's offer and call token elsewhere."""
+    gateway = gateway_factory(**wired_to(stub, call_mode="brokered"))
+    forged = {**gateway.auth(), "Host": "evil.example"}
+    minted = httpx.post(gateway.url("/realtime_session"), json=BODY, headers=forged)
+    assert minted.status_code == 200, minted.text
+    assert minted.json()["session"]["webrtc_url"] == gateway.url("/realtime_calls")
+    configured = gateway_factory(
+        **wired_to(stub, call_mode="brokered", public_url="https://gw.example/voice")
+    )
+    minted = httpx.post(configured.url("/realtime_session"), json=BODY, headers=forged)
+    assert minted.json()["session"]["webrtc_url"] == "https://gw.example/voice/realtime_calls"

@@ -278,3 +278,19 @@ async def test_ended_calls_are_forgotten_after_a_day_in_process() -> None:
     for _ in range(1001):  # past the size at which admission sweeps
         await store.admit(admit_request("t" + new_call_id()))
     assert await store.get("acme", ended.call_id) is None
+
+
+async def test_the_ledger_keeps_400_days(make_store: MakeStore) -> None:
+    """No store grows for ever: a day's figures go once it is 400 days old."""
+    now = [1_700_000_000_000]
+    store = make_store(clock=lambda: now[0])
+    first = await open_call(store)
+    await store.end("acme", first.call_id, "caller_hangup", "op-1")
+    assert (await store.usage("acme", 1))[0].calls == 1
+    now[0] += 399 * DAY_MS
+    assert [d.calls for d in await store.usage("acme", 400)][-1] == 1  # still there
+    now[0] += DAY_MS
+    second = await open_call(store)
+    await store.end("acme", second.call_id, "caller_hangup", "op-2")
+    days = await store.usage("acme", 401)
+    assert days[0].calls == 1 and sum(d.calls for d in days) == 1

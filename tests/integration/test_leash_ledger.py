@@ -112,3 +112,23 @@ async def test_a_replicas_call_past_its_deadline_is_ended_audited_and_counted_on
     assert re.search(r'gateway_call_tokens_total\{kind="output",tenant="acme"\} 9\.0', metrics)
     assert re.search(r'gateway_call_seconds_total\{tenant="acme"\} [1-9]', metrics)
     assert 'gateway_calls_active{tenant="acme"}' in metrics
+
+
+async def test_calls_active_is_the_fleets_figure_summed_per_label(
+    gateway_factory: GatewayFactory, redis_url: str, replica: RedisCallStore
+) -> None:
+    """Tenants the metrics do not name (JWT tenants, say) share the `other` label: the gauge is
+    their sum, read from the store at each scrape, never the last writer's figure."""
+    gateway = gateway_factory(redis_url=redis_url)
+    fleet = RedisFleet(replica)
+    for tenant in ("zeta", "omega", "omega", "acme"):
+        await fleet.touch(tenant)
+        await open_call(replica, tenant)
+    async with httpx.AsyncClient(base_url=gateway.base_url) as http:
+        metrics = (await http.get("/metrics", headers=gateway.metrics_auth())).text
+        assert 'gateway_calls_active{tenant="other"} 3.0' in metrics
+        assert 'gateway_calls_active{tenant="acme"} 1.0' in metrics
+        for call in await replica.live_calls("omega"):
+            await replica.end("omega", call.call_id, "caller_hangup", "op")
+        metrics = (await http.get("/metrics", headers=gateway.metrics_auth())).text
+    assert 'gateway_calls_active{tenant="other"} 1.0' in metrics
