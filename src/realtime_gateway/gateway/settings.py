@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_tenant_claim: str = "tenant"
+    # A JWT's tenant claim is the tenant of that name, keys' tenants included, unless a prefix
+    # keeps the two namespaces apart (gateway/auth.py).
+    jwt_tenant_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,16}$")
+    # Clock skew allowed on `iat` and `nbf` (not on `exp`), and the longest `exp - iat` accepted.
+    jwt_leeway: float = Field(default=5.0, ge=0, le=300)
+    jwt_max_lifetime: int | None = Field(default=None, ge=1)
     rate_limit: str = "3/minute"
     tenant_rate_limits: CommaList = Field(default_factory=list)
     redis_url: SecretStr | None = None
