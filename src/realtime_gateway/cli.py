@@ -40,8 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
         from realtime_gateway.gateway.workers import serve_workers
 
         return serve_workers(settings, app, workers)
-    run_gateway(settings, app)
-    return 0
+    return run_gateway(settings, app)
 
 
 def _one_line(error: Exception) -> str:

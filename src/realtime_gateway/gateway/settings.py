@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     # At most 300: Redis answers WAIT up to ~100 ms late, and the client's socket timeout is 0.5 s.
     redis_wait_ms: int = Field(default=200, ge=1, le=300)
     workers: int | None = Field(default=None, ge=1, le=64)
+    # Seconds a stopping worker may finish its requests; then they are cancelled, and a worker
+    # still alive a moment later is killed by the supervisor (gateway/workers.py).
+    graceful_timeout: float = Field(default=30.0, gt=0, le=3600)
     limiter_failure_mode: Literal["local", "deny", "allow"] = "local"
     provider_endpoint: str = OPENAI_GA_ENDPOINT
     secret_ttl: int = Field(default=60, ge=10, le=7200)
@@ -264,7 +267,9 @@ class Settings(BaseSettings):
         """`workers`, else the number of usable cores with Redis and 1 without it."""
         if self.workers is not None:
             return self.workers
-        return len(os.sched_getaffinity(0)) if self.redis_configured() else 1
+        if not self.redis_configured() or not hasattr(os, "sched_getaffinity"):
+            return 1  # several workers need shared state, and Linux (gateway/workers.py)
+        return len(os.sched_getaffinity(0))
 
     def validate_scale_out(self) -> None:
         """Refuse a mixture of Redis topologies, and several workers without shared state."""
