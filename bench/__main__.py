@@ -3,7 +3,8 @@
 Sections: mint (overhead and saturation), limiter, audio (time to first audio in Chromium),
 memory (gateway RSS), headers (RSS and mint latency under a header attack), workers (mints/s with
 1 and 2 worker processes on Redis), brokered (brokered against direct mode: mints/s, first
-audio), leash (what the leash adds to a call's creation; the reaper's hang-up delay). Prints one
+audio), leash (what the leash adds to a call's creation; the reaper's hang-up delay), offers
+(issue 26's multipart bodies against a brokered gateway, and /healthz beside them). Prints one
 `name=value [target ok|MISSED]` line per figure as it is measured, then a table of figures
 against targets. Benchmarks print; they never fail (exit 0).
 `--variant` serves the gateway with candidate hot-path changes (bench/variants.py);
@@ -26,7 +27,17 @@ from bench.procs import Stack, rss_kb
 from bench.report import Report
 from bench.workers import WorkersPlan, run_workers
 
-SECTIONS = ("mint", "limiter", "audio", "memory", "headers", "workers", "brokered", "leash")
+SECTIONS = (
+    "mint",
+    "limiter",
+    "audio",
+    "memory",
+    "headers",
+    "workers",
+    "brokered",
+    "leash",
+    "offers",
+)
 
 
 def plans(quick: bool) -> tuple[MintPlan, LimiterPlan, MemoryPlan, int, WorkersPlan]:
@@ -117,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
 
             leash_quick = LeashPlan(creations=300, reaped_calls=20)
             run_leash(report, leash_quick if args.quick else LeashPlan(), stack.workdir)
+        if "offers" in sections:
+            from bench.offer_attack import OfferAttackPlan, run_offer_attack
+
+            offers_plan = OfferAttackPlan.quick() if args.quick else OfferAttackPlan()
+            run_offer_attack(stack, report, offers_plan)
     except Exception as error:  # a benchmark reports what it could, never a traceback wall
         print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         print(stack.logs_tail(), file=sys.stderr, flush=True)

@@ -41,8 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
         from realtime_gateway.gateway.workers import serve_workers
 
         return serve_workers(settings, app, workers)
-    run_gateway(settings, app)
-    return 0
+    return run_gateway(settings, app)
 
 
 def _one_line(error: Exception) -> str:
@@ -123,7 +122,8 @@ every setting is an environment variable (GATEWAY_*) or a key of the --config TO
     --model gpt-realtime --voice verse --prompt "Say hello." --out reply.wav --seconds 5
 
 exit status: 0 success, 1 other failure, 2 invalid_request, 3 unauthorized, 4 rate_limited,
-5 provider_error, 6 limiter_unavailable, 7 sdp_refused, 8 ice_timeout, 9 gateway_unreachable""",
+5 provider_error, 6 limiter_unavailable, 7 sdp_refused, 8 ice_timeout, 9 gateway_unreachable,
+10 too_many_calls, 11 quota_exceeded, 12 calls_unavailable""",
     "keys": """example:
   realtime-gateway keys new --tenant acme""",
     "keys new": """example:

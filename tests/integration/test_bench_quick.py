@@ -38,6 +38,10 @@ FIGURES = [
     "leash_creation_added_ms_p99",
     "reaper_hang_up_delay_s_p50",
     "reaper_hang_up_delay_s_p99",
+    "offer_attack_nested_1500_p50_ms",
+    "offer_attack_parens_20000_p50_ms",
+    "offer_attack_empty_parts_7000_p50_ms",
+    "offer_attack_healthz_p99_ms",
 ]
 
 

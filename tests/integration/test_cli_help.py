@@ -64,7 +64,7 @@ def test_connect_help_lists_the_exit_statuses_connect_returns() -> None:
     text = help_of(["connect"])
     listed = dict(
         (code, int(status))
-        for status, code in re.findall(r"(\d) ([a-z_]+)", text.split("exit status:")[1])
+        for status, code in re.findall(r"(\d+) ([a-z_]+)", text.split("exit status:")[1])
     )
     returned = {cls.error_code: status for cls, status in EXIT_CODES.items()}
     assert {code: listed[code] for code in returned} == returned

@@ -277,7 +277,14 @@ def test_cors_only_for_configured_origins(gateway_factory: GatewayFactory, stub:
 
     allowed = preflight(opened, "https://console.example")
     assert allowed.headers.get("access-control-allow-origin") == "https://console.example"
-    assert "access-control-allow-origin" not in preflight(opened, "https://evil.example").headers
+    refused = preflight(opened, "https://evil.example")
+    assert "access-control-allow-origin" not in refused.headers
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json() == {
+        "error_code": "invalid_request",
+        "message": "CORS preflight refused: origin not allowed",
+    }
     assert "access-control-allow-origin" not in preflight(closed, "https://console.example").headers
     answer = post(opened, headers={"Origin": "https://console.example"})
     assert answer.headers["access-control-allow-origin"] == "https://console.example"

@@ -6,6 +6,7 @@ every message."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from pathlib import Path
 
@@ -222,6 +223,87 @@ async def test_stale_kept_alive_connection_is_retried_once_on_a_fresh_one() -> N
         await transport.aclose()
     assert server.connections == 2
     assert [(e.connection, e.number) for e in server.requests] == [(1, 1), (1, 2), (2, 1)]
+
+
+class FakeClock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_connection_idle_past_the_keepalive_expiry_is_not_reused() -> None:
+    # Connection 1 goes half-open after its first answer: the server reads on and never
+    # answers (a peer or a NAT that let it go silently). Reused, it would hold the call for
+    # its whole timeout; past its idle limit the pool opens a fresh connection instead.
+    never = asyncio.Event()
+
+    async def half_open_after_one(exchange: Exchange) -> bool:
+        if exchange.connection == 1 and exchange.number > 1:
+            await never.wait()
+        return await answer_ok(exchange)
+
+    clock = FakeClock()
+    transport = Http1Transport(keepalive_expiry=15.0, clock=clock)
+    async with raw_server(half_open_after_one) as server:
+        assert (await post(transport, server.url, timeout=30)).status == 200
+        clock.now += 15.5
+        assert (await post(transport, server.url, timeout=30)).status == 200
+        never.set()
+        await transport.aclose()
+    assert [(e.connection, e.number) for e in server.requests] == [(1, 1), (2, 1)]
+
+
+async def test_a_connection_within_its_idle_limit_is_reused() -> None:
+    clock = FakeClock()
+    transport = Http1Transport(keepalive_expiry=15.0, clock=clock)
+    async with raw_server() as server:
+        await post(transport, server.url)
+        clock.now += 14.0
+        await post(transport, server.url)
+        await transport.aclose()
+    assert server.connections == 1
+
+
+async def test_a_cancelled_connect_gives_its_slot_back_exactly_once() -> None:
+    # Cancel calls at every point of their first loop turns, connect included: the count of
+    # open connections never goes below zero, and the cap still holds afterwards.
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def held_once_holding(exchange: Exchange) -> bool:
+        if holding.is_set():
+            await release.wait()
+        return await answer_ok(exchange)
+
+    transport = Http1Transport(max_connections=1)
+    async with raw_server(held_once_holding) as server:
+        for turns in range(16):
+            call = asyncio.ensure_future(post(transport, server.url))
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+            for _ in range(5):
+                await asyncio.sleep(0)  # the transports' close callbacks
+            assert 0 <= transport.connections_open() <= 1, turns
+        holding.set()
+        before = len(server.requests)
+        calls = [asyncio.ensure_future(post(transport, server.url, timeout=30)) for _ in range(3)]
+        while len(server.requests) == before:
+            await asyncio.sleep(0.01)
+        for _ in range(200):  # turns enough for any call the cap let through to be sent
+            await asyncio.sleep(0)
+        held = len(server.requests) - before
+        release.set()
+        answers = await asyncio.gather(*calls)
+        await transport.aclose()
+    assert [answer.status for answer in answers] == [200] * 3
+    assert held == 1, f"{held} calls were sent at once through a cap of 1"
 
 
 async def test_fresh_connection_closed_unanswered_is_not_retried() -> None:

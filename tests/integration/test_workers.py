@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from realtime_gateway.gateway.workers import CRASH_LOOP_SECONDS
+from realtime_gateway.gateway.workers import CRASH_LOOP_SECONDS, unsupported_platform
 from tests.fixtures.gated_provider import gated_provider
 from tests.fixtures.gateway import TENANT_KEY
 from tests.fixtures.processes import gateway_process
@@ -215,3 +215,31 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_a_stuck_worker_is_killed_after_the_graceful_timeout(
+    redis_url: str, tmp_path: Path
+) -> None:
+    with gated_provider() as provider:
+        provider.gate.set()
+        env = workers_env(provider, redis_url, workers=2, rate="100/minute")
+        env["GATEWAY_GRACEFUL_TIMEOUT"] = "1"
+        with gateway_process(tmp_path, env) as gateway:
+            stuck, other = worker_pids(gateway.pid)
+            os.kill(stuck, signal.SIGSTOP)  # handles no signal: as good as a wedged loop
+            assert gateway.process is not None
+            gateway.process.send_signal(signal.SIGTERM)
+            try:
+                code = gateway.process.wait(WAIT)  # 1 s graceful + the kill grace, then killed
+            except subprocess.TimeoutExpired:
+                os.kill(stuck, signal.SIGKILL)
+                raise AssertionError("the supervisor waited on a stuck worker") from None
+            assert code == 1
+            assert not alive(stuck) and not alive(other)
+            assert "did not stop within the graceful timeout" in gateway.output()
+
+
+def test_several_workers_are_refused_off_linux() -> None:
+    assert unsupported_platform("linux") is None
+    refusal = unsupported_platform("darwin")
+    assert refusal is not None and refusal.startswith("--workers needs Linux")

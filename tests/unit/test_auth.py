@@ -248,3 +248,71 @@ def test_a_public_key_accepts_only_its_own_algorithm() -> None:
     with pytest.raises(Unauthorized, match="algorithm is not accepted"):
         auth.authenticate(bearer(jwt.encode(claims, ec_private, "ES256")))
     assert auth.authenticate(bearer(jwt.encode(claims, rsa_private, "RS256"))).name == "acme"
+
+
+# -- issue 26: namespaces, clock leeway, lifetime ----------------------------------------------
+
+
+def test_by_default_a_jwt_naming_a_key_tenant_is_that_tenant() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET)
+    assert auth.authenticate(bearer(hs_token({}))).name == "acme"  # as the key "plain-key-1"
+
+
+def test_a_tenant_prefix_keeps_jwt_tenants_apart_from_key_tenants() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET, jwt_tenant_prefix="jwt-")
+    tenant = auth.authenticate(bearer(hs_token({})))
+    assert (tenant.name, tenant.via) == ("jwt-acme", "jwt")
+    assert auth.authenticate(bearer("plain-key-1")).name == "acme"
+
+
+def test_a_key_tenant_inside_the_jwt_prefix_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="starts with GATEWAY_JWT_TENANT_PREFIX"):
+        authenticator(api_keys=["jwt-acme:k"], jwt_secret=HS_SECRET, jwt_tenant_prefix="jwt-")
+
+
+def test_a_prefixed_tenant_name_must_still_fit() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET, jwt_tenant_prefix="jwt-")
+    with pytest.raises(Unauthorized, match="too long"):
+        auth.authenticate(bearer(hs_token({"tenant": "a" * 64})))
+
+
+def test_iat_and_nbf_a_little_in_the_future_are_within_the_leeway() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET, jwt_leeway=30)
+    soon = int(time.time()) + 10  # an issuer whose clock runs 10 s ahead
+    assert auth.authenticate(bearer(hs_token({"iat": soon, "nbf": soon}))).name == "acme"
+
+
+def test_the_default_leeway_allows_a_few_seconds() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET)  # GATEWAY_JWT_LEEWAY: 5 s
+    soon = int(time.time()) + 2
+    assert auth.authenticate(bearer(hs_token({"iat": soon}))).name == "acme"
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+def test_iat_or_nbf_past_the_leeway_is_refused(claim: str) -> None:
+    auth = authenticator(jwt_secret=HS_SECRET, jwt_leeway=5)
+    later = int(time.time()) + 120
+    with pytest.raises(Unauthorized, match="not yet valid"):
+        auth.authenticate(bearer(hs_token({claim: later, "exp": later + 60})))
+
+
+def test_the_leeway_does_not_extend_exp() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET, jwt_leeway=300)
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.authenticate(bearer(hs_token({"exp": int(time.time()) - 60})))
+
+
+def test_a_maximum_lifetime_refuses_longer_tokens_and_needs_iat() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET, jwt_max_lifetime=3600)
+    now = int(time.time())
+    assert auth.authenticate(bearer(hs_token({"iat": now, "exp": now + 3600}))).name == "acme"
+    with pytest.raises(Unauthorized, match="lifetime"):
+        auth.authenticate(bearer(hs_token({"iat": now, "exp": now + 3601})))
+    with pytest.raises(Unauthorized, match="'iat'"):
+        auth.authenticate(bearer(hs_token({"exp": now + 60})))
+
+
+def test_no_maximum_lifetime_by_default() -> None:
+    auth = authenticator(jwt_secret=HS_SECRET)
+    now = int(time.time())
+    assert auth.authenticate(bearer(hs_token({"iat": now, "exp": now + 10 * 365 * 86400})))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import fractions
-import time
 from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from realtime_gateway.media.audio import rms, write_wav
 from realtime_gateway.media.resampling import (
@@ -40,11 +40,25 @@ def test_load_input_reads_any_rate_as_48k(tmp_path: Path) -> None:
     assert rms(samples) > 0.3
 
 
-async def test_paced_track_plays_input_then_silence_in_real_time() -> None:
-    track = PacedAudioTrack(tone(SAMPLE_RATE, 0.1))  # five frames of tone
-    started = time.monotonic()
-    frames = [await track.recv() for _ in range(10)]
-    elapsed = time.monotonic() - started
+class FakeTime:
+    """A monotonic clock that moves only when the track sleeps (or the test says so)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+async def test_paced_track_plays_input_then_silence_a_frame_every_20_ms() -> None:
+    fake = FakeTime()
+    track = PacedAudioTrack(tone(SAMPLE_RATE, 0.1), clock=fake.clock, sleep=fake.sleep)
+    frames = [await track.recv() for _ in range(10)]  # five frames of tone, then silence
     assert all(
         frame.samples == FRAME_SAMPLES and frame.sample_rate == SAMPLE_RATE for frame in frames
     )
@@ -52,8 +66,25 @@ async def test_paced_track_plays_input_then_silence_in_real_time() -> None:
     assert all(level > 0.3 for level in levels[:5])
     assert all(level == 0 for level in levels[5:])
     assert [frame.pts for frame in frames] == [i * FRAME_SAMPLES for i in range(10)]
-    assert 0.17 <= elapsed < 0.5, "ten 20 ms frames are paced over about 180 ms"
+    # The first frame at once, then each one 20 ms after the one before.
+    assert fake.sleeps == pytest.approx([0.02] * 9)
+    assert fake.now == pytest.approx(100.18)
     assert track.input_done
+    track.stop()
+
+
+async def test_a_late_reader_is_not_made_to_wait_and_the_pace_holds_after() -> None:
+    fake = FakeTime()
+    track = PacedAudioTrack(None, clock=fake.clock, sleep=fake.sleep)
+    await track.recv()
+    fake.now += 0.1  # the reader comes back 100 ms late: frames 2-5 were due already
+    for _ in range(4):
+        await track.recv()
+    assert fake.sleeps == [0.0] * 4
+    await track.recv()  # frame 6 is due 100 ms after the first: on time again
+    assert fake.sleeps[-1] == pytest.approx(0.0)
+    await track.recv()
+    assert fake.sleeps[-1] == pytest.approx(0.02)
     track.stop()
 
 

@@ -8,10 +8,13 @@ import httpx
 import pytest
 
 from realtime_gateway.client import (
+    CallsUnavailableError,
     InvalidRequestError,
     LimiterUnavailableError,
     ProviderError,
+    QuotaExceededError,
     RateLimitedError,
+    TooManyCallsError,
     UnauthorizedError,
     UnexpectedResponseError,
 )
@@ -89,6 +92,9 @@ def _answer(status: int, body: object, headers: dict[str, str] | None = None) ->
         (401, "unauthorized", UnauthorizedError),
         (500, "provider_error", ProviderError),
         (503, "limiter_unavailable", LimiterUnavailableError),
+        (429, "too_many_calls", TooManyCallsError),
+        (429, "quota_exceeded", QuotaExceededError),
+        (503, "calls_unavailable", CallsUnavailableError),
     ],
 )
 def test_each_error_code_has_its_class(status: int, code: str, cls: type) -> None:
@@ -102,6 +108,12 @@ def test_rate_limited_carries_retry_after() -> None:
     error = error_from_response(answer)
     assert isinstance(error, RateLimitedError)
     assert error.retry_after == 41 and error.status == 429
+
+
+def test_any_refusal_keeps_its_retry_after() -> None:
+    body = {"error_code": "quota_exceeded", "message": "spent"}
+    error = error_from_response(_answer(429, body, {"Retry-After": "3600"}))
+    assert isinstance(error, QuotaExceededError) and error.retry_after == 3600
 
 
 def test_unknown_code_and_non_json_are_unexpected() -> None:

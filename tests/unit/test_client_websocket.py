@@ -12,6 +12,7 @@ from realtime_gateway.client import (
     LimiterUnavailableError,
     ProviderError,
     RateLimitedError,
+    TooManyCallsError,
     UnauthorizedError,
     UnexpectedResponseError,
 )
@@ -81,9 +82,9 @@ def test_rate_limited_carries_retry_after() -> None:
     assert isinstance(error, RateLimitedError) and error.retry_after == 17
 
 
-def test_leash_codes_and_unreadable_bodies_are_unexpected_but_named() -> None:
+def test_leash_codes_have_their_classes_and_unreadable_bodies_are_unexpected() -> None:
     capped = refusal_error(429, openai_body("too_many_calls"), None)
-    assert isinstance(capped, UnexpectedResponseError)
+    assert isinstance(capped, TooManyCallsError)
     assert capped.error_code == "too_many_calls"
     garbled = refusal_error(502, b"<html>bad gateway</html>", None)
     assert isinstance(garbled, UnexpectedResponseError)

@@ -1,6 +1,7 @@
 """Log redaction by value and by field name (issue 16, item 4): every configured secret, and
-any run of 8 or more of its characters, is gone from a log line, wherever it was, before any
-truncation; fields named like secrets are redacted whatever their value."""
+any run of 8 or more of its characters, is gone from a log line, wherever it was, before the
+field is cut short; fields named like secrets are redacted whatever their value. A long value
+(a 1 MiB provider body) is cut to a window before it is scrubbed (issue 26)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import pytest
 from realtime_gateway.gateway.observability.logs import JsonFormatter
 from realtime_gateway.gateway.observability.redaction import (
     MAX_FIELD_CHARS,
+    SCRUB_WINDOW,
     Redactor,
     is_secret_field,
 )
+from realtime_gateway.gateway.providers.base import redact
 from realtime_gateway.gateway.settings import load_settings
 
 PROVIDER_KEY = "Zq7xWm3pLk9vRt2yNb5cHs8d"  # no sk- prefix: no pattern would know it
@@ -123,3 +126,41 @@ def test_short_ordinary_words_are_not_garbled() -> None:
         "acme",
         "gpt-realtime",
     )
+
+
+class RecordingRedactor(Redactor):
+    """A redactor that notes the length of every text it scrubs."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__(secrets)
+        self.scrubbed: list[int] = []
+
+    def scrub(self, text: str) -> str:
+        self.scrubbed.append(len(text))
+        return super().scrub(text)
+
+
+def test_a_one_mib_field_is_cut_before_it_is_scrubbed() -> None:
+    redactor = RecordingRedactor([PROVIDER_KEY])
+    body = "x" * 100 + PROVIDER_KEY + "y" * (1024 * 1024)
+    value = redactor.scrub_value(body)
+    assert max(redactor.scrubbed) <= SCRUB_WINDOW
+    assert value.startswith("x" * 100 + "[redacted]") and value.endswith("[truncated]")
+    assert len(value) <= MAX_FIELD_CHARS + len("...[truncated]")
+
+
+def test_a_provider_body_of_one_mib_is_logged_cut_and_scrubbed() -> None:
+    body = ("prefix " + "sk-" + "Q" * 40 + " ") + "z" * (1024 * 1024)
+    for given in (body, body.encode()):
+        logged_body = redact(given)
+        assert logged_body.startswith("prefix [redacted] ") and logged_body.endswith("[truncated]")
+        assert len(logged_body) <= MAX_FIELD_CHARS + len("...[truncated]")
+
+
+def test_a_token_the_first_cut_goes_through_leaves_no_piece() -> None:
+    # Long tokens shrink to "[redacted]" when scrubbed, so text from past the first cut moves
+    # inside the logged field: the token cut there must not survive as a short unknown word.
+    tokens = " ".join("T" + "k" * 63 for _ in range(200))  # 64-char tokens, secret-like
+    logged_body = redact(tokens.encode())
+    words = logged_body.removesuffix("...[truncated]").split()
+    assert words and all(word == "[redacted]" for word in words)

@@ -5,14 +5,17 @@ and `realtime_gateway.client.call` need the media extra (aiortc).
 """
 
 from realtime_gateway.client.errors import (
+    CallsUnavailableError,
     GatewayClientError,
     GatewayUnreachableError,
     IceTimeoutError,
     InvalidRequestError,
     LimiterUnavailableError,
     ProviderError,
+    QuotaExceededError,
     RateLimitedError,
     SdpRefusedError,
+    TooManyCallsError,
     UnauthorizedError,
     UnexpectedResponseError,
 )
@@ -20,6 +23,7 @@ from realtime_gateway.client.http import DEFAULT_ICE_TIMEOUT, DEFAULT_TIMEOUT, G
 from realtime_gateway.client.models import ClientSecret, Session
 
 __all__ = [
+    "CallsUnavailableError",
     "DEFAULT_ICE_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "ClientSecret",
@@ -30,9 +34,11 @@ __all__ = [
     "InvalidRequestError",
     "LimiterUnavailableError",
     "ProviderError",
+    "QuotaExceededError",
     "RateLimitedError",
     "SdpRefusedError",
     "Session",
+    "TooManyCallsError",
     "UnauthorizedError",
     "UnexpectedResponseError",
 ]

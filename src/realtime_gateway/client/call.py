@@ -20,7 +20,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from realtime_gateway.client.errors import IceTimeoutError, SdpRefusedError
+from realtime_gateway.client.errors import GatewayClientError, IceTimeoutError
 from realtime_gateway.client.limits import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_EVENTS
 from realtime_gateway.client.models import Session
 from realtime_gateway.media import ice
@@ -109,14 +109,15 @@ class Call:
         self.connected_after = time.monotonic() - self.started_at
 
     async def _negotiate(self, model: str, voice: str, endpoint: str | None, offer: str) -> str:
-        # A fresh secret for every SDP post; a 401 there means it expired: mint once more.
+        # A fresh secret for every SDP post; a 401 there (the provider's, or a brokered gateway's
+        # for its call token) means it expired: mint once more.
         for attempt in (1, 2):
             session = await self._client.create_session(model, voice, endpoint)
             self.session = session
             self._secrets.append(session.client_secret.value)
             try:
                 answer, call_url = await self._client.post_offer_located(session, offer)
-            except SdpRefusedError as error:
+            except GatewayClientError as error:
                 if error.status != 401 or attempt == 2:
                     raise
             else:

@@ -4,7 +4,8 @@ a one-line summary on stderr, the received audio as a 16-bit mono WAV file (48 k
 
 Exit status: 0 success, 1 other failure (unexpected answer, unreadable input, ...),
 2 invalid_request, 3 unauthorized, 4 rate_limited, 5 provider_error, 6 limiter_unavailable,
-7 sdp_refused, 8 ice_timeout, 9 gateway_unreachable. (argparse's own usage errors are also 2.)
+7 sdp_refused, 8 ice_timeout, 9 gateway_unreachable, 10 too_many_calls, 11 quota_exceeded,
+12 calls_unavailable. (argparse's own usage errors are also 2.)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from realtime_gateway.client import (
     DEFAULT_ICE_TIMEOUT,
+    CallsUnavailableError,
     GatewayClient,
     GatewayClientError,
     GatewayUnreachableError,
@@ -28,8 +30,10 @@ from realtime_gateway.client import (
     InvalidRequestError,
     LimiterUnavailableError,
     ProviderError,
+    QuotaExceededError,
     RateLimitedError,
     SdpRefusedError,
+    TooManyCallsError,
     UnauthorizedError,
 )
 from realtime_gateway.client.call import Call
@@ -52,6 +56,9 @@ EXIT_CODES: dict[type[GatewayClientError], int] = {
     SdpRefusedError: 7,
     IceTimeoutError: 8,
     GatewayUnreachableError: 9,
+    TooManyCallsError: 10,
+    QuotaExceededError: 11,
+    CallsUnavailableError: 12,
 }
 _PROG = "realtime-gateway connect"
 RECORD_GRACE = 2.0  # seconds to wait past --seconds for the audio still in flight
@@ -181,7 +188,7 @@ def run_connect(args: argparse.Namespace) -> int:
             recorded = asyncio.run(_run(args, input_samples))
     except GatewayClientError as error:
         extra = ""
-        if isinstance(error, RateLimitedError) and error.retry_after is not None:
+        if error.retry_after is not None:
             extra = f" (retry after {error.retry_after} s)"
         _fail(error.error_code, _redacted(f"{_status(error)}{error.message}{extra}", args.api_key))
         return exit_code_for(error)

@@ -18,7 +18,6 @@ from realtime_gateway.client.errors import (
     _ERRORS_BY_CODE,
     GatewayClientError,
     GatewayUnreachableError,
-    RateLimitedError,
     SdpRefusedError,
     UnexpectedResponseError,
 )
@@ -54,26 +53,34 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def error_from_response(response: httpx.Response) -> GatewayClientError:
-    """The typed error for a non-200 gateway answer."""
-    status = response.status_code
+def gateway_error_body(response: httpx.Response) -> tuple[str, str] | None:
+    """The documented `{error_code, message}` of an answer, if that is what it carries."""
     try:
         body = response.json()
     except ValueError:
-        body = None
+        return None
     if not isinstance(body, dict) or not isinstance(body.get("error_code"), str):
+        return None
+    return body["error_code"], str(body.get("message", ""))
+
+
+def error_from_response(response: httpx.Response) -> GatewayClientError:
+    """The typed error for a non-2xx gateway answer: its `error_code`, message and
+    `Retry-After` kept."""
+    status = response.status_code
+    documented = gateway_error_body(response)
+    if documented is None:
         return UnexpectedResponseError(
             f"gateway answered {status} without the documented error body", status=status
         )
-    code: str = body["error_code"]
-    message = str(body.get("message", ""))
-    if code == RateLimitedError.error_code:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return RateLimitedError(message, status=status, retry_after=retry_after)
+    code, message = documented
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
     cls = _ERRORS_BY_CODE.get(code)
     if cls is None:
-        return UnexpectedResponseError(message, status=status, error_code=code)
-    return cls(message, status=status)
+        return UnexpectedResponseError(
+            message, status=status, error_code=code, retry_after=retry_after
+        )
+    return cls(message, status=status, retry_after=retry_after)
 
 
 class GatewayClient:
@@ -144,7 +151,11 @@ class GatewayClient:
 
     async def post_offer_located(self, session: Session, offer_sdp: str) -> tuple[str, str | None]:
         """As `post_offer`, with the absolute URL of the call the answer's `Location` names (a
-        brokered call at the gateway, which its call token may read and end), if any."""
+        brokered call at the gateway, which its call token may read and end), if any.
+
+        A refusal in the gateway's documented body (brokered mode: `too_many_calls`,
+        `quota_exceeded`, `calls_unavailable`, `unauthorized`, ...) raises the error of its
+        code; any other refusal, the provider's, raises `SdpRefusedError`."""
         try:
             response = await self._http.post(
                 session.webrtc_url,
@@ -161,9 +172,12 @@ class GatewayClient:
                 f"could not post the offer to {_origin(session.webrtc_url)}: {describe(error)}"
             ) from error
         if response.status_code not in (200, 201):
+            if gateway_error_body(response) is not None:
+                raise error_from_response(response)
             raise SdpRefusedError(
                 f"provider answered the offer with {response.status_code}",
                 status=response.status_code,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         location = response.headers.get("location")
         call_url = str(httpx.URL(session.webrtc_url).join(location)) if location else None

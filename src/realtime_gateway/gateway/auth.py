@@ -2,6 +2,13 @@
 
 Keys are compared as SHA-256 digests against every configured key with `hmac.compare_digest`,
 with no early exit, so an unknown key costs the same time as a known one.
+
+A JWT's tenant claim names a tenant: by default the same namespace as the keys' tenants, so a
+token whose claim is `acme` *is* the key tenant `acme` (its rate, policy, calls and ledger). With
+`GATEWAY_JWT_TENANT_PREFIX` (say `jwt-`) the claim `acme` is the tenant `jwt-acme`, and no key
+tenant may start with the prefix: a token issuer can then never act as a key tenant. `iat` and
+`nbf` are checked with `GATEWAY_JWT_LEEWAY` seconds of clock skew, `exp` without any; with
+`GATEWAY_JWT_MAX_LIFETIME` a token needs `iat`, and `exp - iat` may not exceed it.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -111,6 +119,16 @@ class Authenticator:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._tenant_claim = settings.jwt_tenant_claim
+        self._tenant_prefix = settings.jwt_tenant_prefix
+        self._leeway = settings.jwt_leeway
+        self._max_lifetime = settings.jwt_max_lifetime
+        if self._tenant_prefix:
+            for key_entry in self._keys:
+                if key_entry.tenant.startswith(self._tenant_prefix):
+                    raise ConfigError(
+                        f"key tenant {key_entry.tenant} starts with GATEWAY_JWT_TENANT_PREFIX "
+                        f"{self._tenant_prefix!r}: a JWT could act as it"
+                    )
 
     @property
     def key_tenants(self) -> set[str]:
@@ -151,24 +169,39 @@ class Authenticator:
                     algorithms=algorithms,
                     issuer=self._issuer,
                     audience=self._audience,
+                    # For iat and nbf; exp is checked below, with no leeway.
+                    leeway=self._leeway,
                     options={
-                        "require": ["exp"],
+                        "require": ["exp", *(["iat"] if self._max_lifetime else [])],
                         "verify_aud": self._audience is not None,
                         "verify_iss": self._issuer is not None,
+                        "verify_exp": False,
                     },
                 )
-            except jwt.ExpiredSignatureError as error:
-                raise Unauthorized("expired credential") from error
             except jwt.PyJWTError as error:
                 last_error = error
                 continue
-            if not _is_numeric_date(claims.get("exp")):
+            exp = claims.get("exp")
+            if not _is_numeric_date(exp):
                 # PyJWT takes "exp": "9999999999" (it calls int()); RFC 7519 says a number.
                 raise Unauthorized("token 'exp' claim must be a number (NumericDate)")
+            assert isinstance(exp, int | float)
+            if exp <= time.time():
+                raise Unauthorized("expired credential")
+            if self._max_lifetime is not None:
+                iat = claims.get("iat")
+                if not _is_numeric_date(iat):
+                    raise Unauthorized("token 'iat' claim must be a number (NumericDate)")
+                assert isinstance(iat, int | float)
+                if exp - iat > self._max_lifetime:
+                    raise Unauthorized(f"token lifetime (exp - iat) is over {self._max_lifetime} s")
             tenant = claims.get(self._tenant_claim)
             if not isinstance(tenant, str) or not TENANT_NAME.fullmatch(tenant):
                 raise Unauthorized(f"token has no valid '{self._tenant_claim}' claim")
-            return Tenant(tenant, "jwt")
+            named = self._tenant_prefix + tenant
+            if not TENANT_NAME.fullmatch(named):
+                raise Unauthorized(f"token's '{self._tenant_claim}' claim is too long")
+            return Tenant(named, "jwt")
         raise Unauthorized(_jwt_reason(last_error))
 
 
@@ -185,4 +218,6 @@ def _jwt_reason(error: jwt.PyJWTError | None) -> str:
         return f"token lacks the required '{error.claim}' claim"
     if isinstance(error, jwt.InvalidAlgorithmError):
         return "token algorithm is not accepted"
+    if isinstance(error, jwt.ImmatureSignatureError):
+        return "token is not yet valid (iat or nbf in the future)"
     return "invalid token"

@@ -5,14 +5,16 @@ unterminated 256 MiB header line grew the process by hundreds of MB), no timeout
 arrive, and nothing between it and the descriptor limit. `GuardedHttpToolsProtocol` counts the
 bytes before the blank line and answers 431 the moment they pass the bound; closes a request
 whose headers are not complete within the header timeout (408) and a connection idle between
-requests past the keep-alive timeout; and answers 503 to connections beyond the cap.
+requests past the keep-alive timeout; and answers 503 to connections beyond the cap the
+moment they open, then lets them go at once (`descriptors.py` keeps the cap under the
+descriptor limit, with room for what the process opens itself).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import resource
+from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -20,6 +22,11 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from realtime_gateway.gateway.descriptors import (
+    MAX_REFUSED_LINGERING,
+    descriptor_reserve,
+    descriptor_safe_cap,
+)
 from realtime_gateway.gateway.errors import (
     GatewayError,
     HeadersTooLarge,
@@ -31,8 +38,6 @@ from realtime_gateway.gateway.settings import Settings
 
 log = logging.getLogger("realtime_gateway.gateway.connections")
 
-# Descriptors kept back from the connection cap: provider pool, Redis pool, logs, listeners.
-RESERVED_DESCRIPTORS = 256
 # How long a refused connection stays half-closed, not read, before it is closed: time for the
 # client to read the answer before the reset that closing over its unread bytes sends.
 LINGER_SECONDS = 1.0
@@ -46,35 +51,16 @@ class ConnectionLimits:
     max_connections: int = 1000
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+    def from_settings(cls, settings: Settings, **rlimit_seams: Any) -> ConnectionLimits:
+        """The limits `serve` runs with; `rlimit_seams` go to `descriptor_safe_cap`."""
         return cls(
             max_header_bytes=settings.max_header_bytes,
             header_timeout=settings.header_timeout,
             keepalive_timeout=settings.keepalive_timeout,
-            max_connections=descriptor_safe_cap(settings.max_connections),
+            max_connections=descriptor_safe_cap(
+                settings.max_connections, descriptor_reserve(settings).total, **rlimit_seams
+            ),
         )
-
-
-def descriptor_safe_cap(requested: int) -> int:
-    """`requested`, or less when the descriptor limit could not hold it (after raising the soft
-    limit toward the hard one): past the cap a connection gets 503, never EMFILE."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = requested + RESERVED_DESCRIPTORS
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        raised = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
-            soft = raised
-        except (ValueError, OSError):
-            pass
-    if soft == resource.RLIM_INFINITY or soft >= wanted:
-        return requested
-    capped = max(1, soft - RESERVED_DESCRIPTORS)
-    log.warning(
-        "connection cap lowered to fit the descriptor limit",
-        extra={"requested": requested, "cap": capped, "nofile": soft},
-    )
-    return capped
 
 
 class GuardedConfig(uvicorn.Config):
@@ -84,6 +70,8 @@ class GuardedConfig(uvicorn.Config):
     def __init__(self, app: Any, *, limits: ConnectionLimits, **kwargs: Any) -> None:
         super().__init__(app, http=GuardedHttpToolsProtocol, **kwargs)
         self.connection_limits = limits
+        # Connections refused over the cap, still open for their client to read the 503.
+        self.refused_connections: deque[GuardedHttpToolsProtocol] = deque()
 
 
 def raw_error_response(error: GatewayError) -> bytes:
@@ -118,27 +106,39 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
         self._answered = False  # refused and answered: nothing more is read or parsed
+        refused = getattr(config, "refused_connections", None)
+        self._refused: deque[GuardedHttpToolsProtocol] = (
+            refused if isinstance(refused, deque) else deque()
+        )
 
     # -- connection ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        # Answered at its first bytes: a response written before the request arrives would be
-        # lost to the reset that closing with unread data sends.
-        self._over_cap = len(self.connections) > self._limits.max_connections
+        accepted = len(self.connections) - len(self._refused)
+        if accepted > self._limits.max_connections:
+            self._refuse_over_cap()
+            return
         self._begin_headers()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
         self._cancel(self._linger_timer)
         self._linger_timer = None
+        if self._over_cap:
+            try:
+                self._refused.remove(self)
+            except ValueError:
+                pass
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._answered:
-            return
         if self._over_cap:
-            self._answer_and_close(ServerBusy("the gateway is at its connection limit"))
+            # Its request is read (and dropped): closing now sends no reset over unread bytes,
+            # so the 503 already sent stays readable.
+            self.transport.close()
+            return
+        if self._answered:
             return
         if not self._reading_headers:
             super().data_received(data)
@@ -209,6 +209,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._idle_timer = None
         if not self.transport.is_closing():
             self.transport.close()
+
+    def _refuse_over_cap(self) -> None:
+        """Past the cap: 503 at once, before any request, and the write side shut. The
+        connection is closed when its client sends (the request is read, so no reset loses the
+        answer), closes, or has had `LINGER_SECONDS`; past `MAX_REFUSED_LINGERING` waiting,
+        the oldest is closed now. An idle flood so holds a bounded number of descriptors, never
+        one per connection for the header timeout."""
+        self._over_cap = True
+        self._answered = True
+        self._reading_headers = False
+        self.transport.write(
+            raw_error_response(ServerBusy("the gateway is at its connection limit"))
+        )
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        self._refused.append(self)
+        while len(self._refused) > MAX_REFUSED_LINGERING:
+            oldest = self._refused.popleft()
+            oldest._over_cap = False  # already out of the list
+            oldest.transport.close()
 
     def _answer_and_close(self, error: GatewayError) -> None:
         self._cancel_timers()

@@ -7,10 +7,12 @@ arrive; `HeaderLimitMiddleware` is the second line for any other server the app 
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from realtime_gateway.gateway.errors import HeadersTooLarge, send_error
+from realtime_gateway.gateway.errors import HeadersTooLarge, error_body, send_error
 
 CORS_METHODS = ["POST", "GET", "DELETE"]
 # X-OpenAI-Agents-SDK: OpenAI's browser SDK posts its offer to webrtc_url with it.
@@ -18,9 +20,27 @@ CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "X-OpenAI-Agents-SDK"]
 CORS_EXPOSED_HEADERS = ["RateLimit", "RateLimit-Policy", "Retry-After", "Location"]
 
 
+class GatewayCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered by the documented error body
+    (Starlette answers a plain-text "Disallowed CORS origin")."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        if answer.status_code != 400:
+            return answer
+        refused = bytes(answer.body).decode().removeprefix("Disallowed CORS ")
+        headers = {
+            name: value
+            for name, value in answer.headers.items()
+            if name not in ("content-type", "content-length")
+        }
+        message = f"CORS preflight refused: {refused} not allowed"
+        return JSONResponse(error_body("invalid_request", message), 400, headers=headers)
+
+
 def cors_middleware(app: ASGIApp, origins: list[str]) -> CORSMiddleware:
     """CORS for the configured origins: the app's routes and the hot routes get the same."""
-    return CORSMiddleware(
+    return GatewayCORSMiddleware(
         app,
         allow_origins=origins,
         allow_methods=CORS_METHODS,

@@ -1,10 +1,16 @@
 """Runs the gateway under uvicorn with the settings' address and safe server limits (the
-header phase, keep-alive and connection cap are bounded by `connection_guard`)."""
+header phase, keep-alive and connection cap are bounded by `connection_guard`).
+
+The first line `serve` writes to stdout names the address it listens on, the port resolved
+(`--port 0` picks a free one): `realtime-gateway serving on http://HOST:PORT/`.
+"""
 
 from __future__ import annotations
 
 import math
 import signal
+import socket
+import sys
 from types import FrameType
 
 import uvicorn
@@ -29,21 +35,52 @@ def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
         proxy_headers=False,
         ws="none",
         timeout_keep_alive=math.ceil(settings.keepalive_timeout),
+        # After SIGTERM, requests still running this long are cancelled (the supervisor of
+        # several workers kills one that is still there a moment later).
+        timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
         lifespan="on",
     )
 
 
-def run_gateway(settings: Settings, app: FastAPI | None = None) -> None:
-    """Serve until SIGTERM or Ctrl-C, then stop gracefully and return (so `serve` exits 0)."""
+def serving_line(host: str, port: int, suffix: str = "") -> str:
+    """The documented first line of `serve` on stdout."""
+    where = f"[{host}]" if ":" in host else host
+    return f"realtime-gateway serving on http://{where}:{port}/{suffix}"
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port), not yet listening (uvicorn listens on it)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def run_gateway(settings: Settings, app: FastAPI | None = None) -> int:
+    """Serve until SIGTERM or Ctrl-C, then stop gracefully; the exit code (0, or 1 when the
+    address cannot be listened on)."""
     configure_logging(settings)
     app = app or create_app(settings)
-    print(f"realtime-gateway serving on http://{settings.host}:{settings.port}/", flush=True)
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except OSError as error:
+        print(
+            f"realtime-gateway: cannot listen on {settings.host}:{settings.port}: {error}",
+            file=sys.stderr,
+        )
+        return 1
+    print(serving_line(settings.host, sock.getsockname()[1]), flush=True)
     # uvicorn stops gracefully on these, then restores the handlers it found and raises the
     # signal again. Found, this no-op handler makes that a graceful stop's end instead of the
     # process dying by the signal: one worker exits 0, as the supervisor of several does.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _stopped)
-    uvicorn.Server(uvicorn_config(settings, app)).run()
+    uvicorn.Server(uvicorn_config(settings, app)).run(sockets=[sock])
+    return 0
 
 
 def _stopped(signum: int, frame: FrameType | None) -> None:

@@ -147,6 +147,26 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(default=None, description="the `iss` a JWT must carry")
     jwt_audience: str | None = Field(default=None, description="the `aud` a JWT must carry")
     jwt_tenant_claim: str = Field(default="tenant", description="the JWT claim naming the tenant")
+    jwt_tenant_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]{0,16}$",
+        description="prepended to a JWT's tenant claim, so JWT tenants never share a name (and "
+        "its calls and ledger) with key tenants; empty = one namespace: a JWT naming a key "
+        "tenant is that tenant",
+    )
+    jwt_leeway: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="seconds of clock skew allowed on a JWT's `iat` and `nbf` (`exp` is checked "
+        "without it)",
+    )
+    jwt_max_lifetime: int | None = Field(
+        default=None,
+        ge=1,
+        description="the longest `exp - iat` accepted, in seconds (a JWT without `iat` is then "
+        "refused); none = any",
+    )
     rate_limit: str = Field(
         default="3/minute",
         description="per-tenant session creations: `N/second`, `N/minute`, `N/hour`, `N/day`, "
@@ -223,6 +243,13 @@ class Settings(BaseSettings):
         le=64,
         description="worker processes on the one port (`serve --workers N` overrides); none = "
         "the number of cores with Redis, else 1. More than 1 needs Redis",
+    )
+    graceful_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="seconds a stopping worker may finish its requests; then they are "
+        "cancelled, and a worker still alive 5 s later is killed by the supervisor",
     )
     limiter_failure_mode: Literal["local", "deny", "allow"] = Field(
         default="local",
@@ -469,7 +496,9 @@ class Settings(BaseSettings):
         """`workers`, else the number of usable cores with Redis and 1 without it."""
         if self.workers is not None:
             return self.workers
-        return len(os.sched_getaffinity(0)) if self.redis_configured() else 1
+        if not self.redis_configured() or not hasattr(os, "sched_getaffinity"):
+            return 1  # several workers need shared state, and Linux (gateway/workers.py)
+        return len(os.sched_getaffinity(0))
 
     def validate_workers(self) -> None:
         """Several workers need shared state (the Redis topology itself is checked by

@@ -9,10 +9,18 @@ its own limiter and HTTP client in its lifespan (nothing bound to an event loop 
 fork), and shares state with the others only through Redis.
 
 On SIGTERM or SIGINT the supervisor passes SIGTERM to every worker: each closes its listening
-socket, finishes its in-flight requests, and exits. Once every worker's socket is closed, new
-connections are refused. A worker that dies on its own is replaced, unless it died within
-`CRASH_LOOP_SECONDS` of its start (a crash loop): then all stop. A supervisor that is killed
-outright takes its workers with it (they get SIGTERM and finish what they hold).
+socket, finishes its in-flight requests (for at most `GATEWAY_GRACEFUL_TIMEOUT`, then uvicorn
+cancels them), and exits. Once every worker's socket is closed, new connections are refused. A
+worker still alive `KILL_GRACE_SECONDS` after the graceful timeout (stuck: a blocked event loop,
+a stopped process) is killed with SIGKILL, so the supervisor never waits for ever. A worker
+that dies on its own is replaced, unless it died within `CRASH_LOOP_SECONDS` of its start (a
+crash loop): then all stop. A supervisor that is killed outright takes its workers with it
+(they get SIGTERM and finish what they hold).
+
+Linux only: the workers use `prctl(PR_SET_PDEATHSIG)`, the supervisor `sigwaitinfo` and
+`sigtimedwait`, and the kernel's SO_REUSEPORT balancing spreads the connections (other systems
+give every connection to one socket or have no such call). `serve_workers` refuses to start
+several workers anywhere else; one worker (`serve` without `--workers`) runs everywhere.
 """
 
 from __future__ import annotations
@@ -31,12 +39,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from realtime_gateway.gateway.observability.logs import configure_logging
-from realtime_gateway.gateway.server import uvicorn_config
+from realtime_gateway.gateway.server import serving_line, uvicorn_config
 from realtime_gateway.gateway.settings import Settings
 
 log = logging.getLogger("realtime_gateway.gateway.workers")
 
 CRASH_LOOP_SECONDS = 2.0
+KILL_GRACE_SECONDS = 5.0  # past the graceful timeout: time for the lifespan's shutdown
 BACKLOG = 2048
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 WATCHED = {*STOP_SIGNALS, signal.SIGCHLD}
@@ -104,6 +113,7 @@ class Supervisor:
     count: int
     started: dict[int, float] = field(default_factory=dict)
     stopping: bool = False
+    stop_deadline: float | None = None  # monotonic: stuck workers are killed then
     exit_code: int = 0
 
     def spawn(self) -> None:
@@ -131,7 +141,15 @@ class Supervisor:
         for _ in range(self.count):
             self.spawn()
         while self.started:
-            received = signal.sigwaitinfo(WATCHED)
+            if self.stop_deadline is None:
+                received = signal.sigwaitinfo(WATCHED)
+            else:
+                remaining = self.stop_deadline - time.monotonic()
+                waited = signal.sigtimedwait(WATCHED, max(0.0, remaining))
+                if waited is None:  # the deadline passed with workers still there
+                    self.kill_stuck()
+                    continue
+                received = waited
             if received.si_signo in STOP_SIGNALS:
                 self.stop()
             else:
@@ -143,9 +161,27 @@ class Supervisor:
         if not self.stopping:
             self.stopping = True
             self.reserved.close()
+            self.stop_deadline = (
+                time.monotonic() + self.settings.graceful_timeout + KILL_GRACE_SECONDS
+            )
         for pid in self.started:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+
+    def kill_stuck(self) -> None:
+        """Past the stop deadline: SIGKILL every worker left, then reap them."""
+        for pid in list(self.started):
+            log.error("worker %d did not stop within the graceful timeout; killing it", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.exit_code = 1
+        while self.started:
+            try:
+                pid, _ = os.waitpid(-1, 0)
+            except ChildProcessError:
+                self.started.clear()
+                return
+            self.started.pop(pid, None)
 
     def reap(self) -> None:
         while self.started:
@@ -169,8 +205,22 @@ class Supervisor:
                 self.spawn()
 
 
+def unsupported_platform(platform: str = sys.platform) -> str | None:
+    """Why several workers cannot run on `platform`, or None on Linux."""
+    if platform.startswith("linux"):
+        return None
+    return (
+        f"--workers needs Linux (prctl, sigwaitinfo, SO_REUSEPORT balancing); on {platform} "
+        "run one worker per process (GATEWAY_WORKERS=1) and several processes behind a balancer"
+    )
+
+
 def serve_workers(settings: Settings, app: FastAPI, count: int) -> int:
     """Serve `app` from `count` forked workers until SIGTERM; the exit code of the whole."""
+    refusal = unsupported_platform()
+    if refusal is not None:
+        print(f"realtime-gateway: {refusal}", file=sys.stderr)
+        return 2
     configure_logging(settings)
     try:
         reserved = bind_port(settings.host, settings.port)
@@ -181,8 +231,5 @@ def serve_workers(settings: Settings, app: FastAPI, count: int) -> int:
         )
         return 1
     port = reserved.getsockname()[1]
-    print(
-        f"realtime-gateway serving on http://{settings.host}:{port}/ with {count} workers",
-        flush=True,
-    )
+    print(serving_line(settings.host, port, f" with {count} workers"), flush=True)
     return Supervisor(settings=settings, app=app, reserved=reserved, count=count).run()

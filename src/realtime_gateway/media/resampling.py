@@ -40,8 +40,8 @@ def load_input(path: str | Path) -> Samples:
 class PacedAudioTrack(PacedTrack):
     """Plays the given samples in real time, then silence."""
 
-    def __init__(self, samples: Samples | None = None) -> None:
-        super().__init__()
+    def __init__(self, samples: Samples | None = None, **pacing: Any) -> None:
+        super().__init__(**pacing)
         self._samples = samples if samples is not None else np.zeros(0, dtype=np.int16)
         self._sent = 0
 

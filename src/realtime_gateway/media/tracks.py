@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
+from collections.abc import Awaitable, Callable
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -22,9 +23,17 @@ TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 class PacedTrack(MediaStreamTrack):
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """`clock` (monotonic seconds) and `sleep` are seams for tests of the pacing."""
         super().__init__()
         self._start: float | None = None
+        self._clock = clock
+        self._sleep = sleep
         self.frames_sent = 0
 
     def next_chunk(self) -> Samples:
@@ -35,10 +44,10 @@ class PacedTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
-            self._start = time.monotonic()
+            self._start = self._clock()
         else:
             due = self._start + self.frames_sent * FRAME_SAMPLES / SAMPLE_RATE
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await self._sleep(max(0.0, due - self._clock()))
         chunk = self.next_chunk()
         frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE

@@ -3,10 +3,8 @@ form (`sdp`, and a `session` part that is ignored: the gateway decides the sessi
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
-
 from realtime_gateway.gateway.errors import InvalidRequest
+from realtime_gateway.gateway.multipart import parse_form
 
 MAX_SDP_LINE = 4096
 
@@ -41,19 +39,13 @@ def check_sdp(sdp: str) -> None:
 
 
 def _multipart_sdp(content_type: str, body: bytes) -> str:
-    # The email parser knows MIME multipart; python-multipart is not a dependency.
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-    if not message.is_multipart():
-        raise InvalidRequest("the multipart body could not be parsed")
-    for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") != "sdp":
-            continue
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            break
-        try:
-            return payload.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise InvalidRequest("the sdp part is not UTF-8 text") from error
-    raise InvalidRequest("the multipart body has no 'sdp' part")
+    # Flat and bounded (gateway/multipart.py): the body comes from a caller not yet trusted.
+    sdp_parts = [part for part in parse_form(content_type, body) if part.name == "sdp"]
+    if not sdp_parts:
+        raise InvalidRequest("the multipart body has no 'sdp' part")
+    if len(sdp_parts) > 1:
+        raise InvalidRequest("the multipart body has more than one 'sdp' part")
+    try:
+        return sdp_parts[0].data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidRequest("the sdp part is not UTF-8 text") from error

@@ -1,10 +1,14 @@
-"""Redaction of log lines by value and by field name, before anything is cut short.
+"""Redaction of log lines by value and by field name: cut to a bound, scrubbed, then cut short.
 
 By value: every configured secret (provider key, tenant keys, JWT secret, metrics token, the
 Redis password) and any run of `MIN_RUN` or more of its consecutive characters, wherever it
 appears: a provider echoing the key without its `sk-` prefix, or split by a space, loses every
 run of 8. By name: a field whose name has a part such as `key`, `token` or `secret`
 (`provider_api_key`, `access_token`, `clientSecret`) is logged as `[redacted]`.
+
+A long value (a provider's body may be 1 MiB) is first cut to `SCRUB_WINDOW` characters, so the
+event loop never scrubs more than that, then scrubbed, then cut to `MAX_FIELD_CHARS`: a secret
+across the last cut is scrubbed before it, and one across the first lies past the second.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ MIN_RUN = 8
 MIN_WHOLE = 4
 # Bounds a provider body (up to 1 MiB) in a log line; a traceback fits.
 MAX_FIELD_CHARS = 4000
+# What is scrubbed of a longer value: the field as logged, and room for scrubbing to shorten it.
+SCRUB_WINDOW = MAX_FIELD_CHARS + 1024
+TRUNCATED = "...[truncated]"
 REDACTED = "[redacted]"
 SECRET_NAME_PARTS = frozenset(
     {
@@ -133,7 +140,7 @@ class Redactor:
         `MAX_FIELD_CHARS` (after scrubbing, so a cut cannot shorten a secret past detection)."""
         kind = type(value)
         if kind is str:  # most fields: tested first, every audit line has a dozen
-            return self._cut(self.scrub(value))
+            return self.scrub_long(value)
         if value is None or isinstance(value, bool | int | float):
             return value
         if isinstance(value, dict):
@@ -143,15 +150,22 @@ class Redactor:
             }
         if isinstance(value, list | tuple | set | frozenset):
             return [self.scrub_value(item) for item in value]
-        return self._cut(self.scrub(value if isinstance(value, str) else str(value)))
+        return self.scrub_long(value if isinstance(value, str) else str(value))
 
-    @staticmethod
-    def _cut(text: str) -> str:
-        if len(text) > MAX_FIELD_CHARS:
-            return text[:MAX_FIELD_CHARS] + "...[truncated]"
-        return text
+    def scrub_long(self, text: str) -> str:
+        """`text` cut to `SCRUB_WINDOW`, scrubbed, then cut to `MAX_FIELD_CHARS`."""
+        if len(text) <= MAX_FIELD_CHARS:
+            return self.scrub(text)
+        return cut(self.scrub(text[:SCRUB_WINDOW]), force=len(text) > SCRUB_WINDOW)
 
     def scrub_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         scrubbed = self.scrub_value(fields)
         assert isinstance(scrubbed, dict)
         return scrubbed
+
+
+def cut(text: str, *, force: bool = False) -> str:
+    """`text` at most `MAX_FIELD_CHARS` long, marked when anything was cut (`force`: before)."""
+    if len(text) > MAX_FIELD_CHARS or force:
+        return text[:MAX_FIELD_CHARS] + TRUNCATED
+    return text

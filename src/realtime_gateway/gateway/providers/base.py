@@ -17,6 +17,7 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from realtime_gateway.gateway.errors import ProviderError, ProviderUnavailable
+from realtime_gateway.gateway.observability.redaction import SCRUB_WINDOW, cut
 from realtime_gateway.gateway.providers.transport import (
     Transport,
     UpstreamTimeout,
@@ -27,6 +28,8 @@ log = logging.getLogger("realtime_gateway.provider")
 
 # Whole keys and secrets, OpenAI's masked echoes of them (`sk-...abcd`), and any long token.
 SECRET_LIKE = re.compile(r"\b(?:sk|ek|rk)[-_][^\s\"',]*|\b[A-Za-z0-9_\-]{32,}\b")
+# A token the first cut went through: its head could be too short for SECRET_LIKE to know.
+_CUT_TOKEN = re.compile(r"[A-Za-z0-9_\-]+\Z")
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,20 @@ def malformed(provider: str, detail: str) -> ProviderError:
     return ProviderError(f"{provider} answered a malformed session ({detail})")
 
 
-def redact(text: str) -> str:
-    """Provider bodies can echo key fragments: keep the shape, drop anything secret-like.
-    Not cut here: the log formatter scrubs configured secrets by value, then cuts."""
-    return SECRET_LIKE.sub("[redacted]", text)
+def redact(body: str | bytes) -> str:
+    """A provider body for the log: cut to `SCRUB_WINDOW` characters first (a body may be
+    1 MiB, and scrubbing it whole cost about 230 ms of event loop), then anything secret-like
+    dropped (provider bodies can echo key fragments), then cut to the field bound. The log
+    formatter then scrubs the configured secrets by value."""
+    if isinstance(body, bytes):
+        longer = len(body) > SCRUB_WINDOW
+        text = body[:SCRUB_WINDOW].decode("utf-8", errors="replace")
+    else:
+        longer = len(body) > SCRUB_WINDOW
+        text = body[:SCRUB_WINDOW]
+    if longer:
+        text = _CUT_TOKEN.sub("", text)
+    return cut(SECRET_LIKE.sub("[redacted]", text), force=longer)
 
 
 def reason_phrase(status: int) -> str:
@@ -129,7 +142,7 @@ async def post_json(
             extra={
                 "provider": provider,
                 "status": response.status,
-                "body": redact(response.text),
+                "body": redact(response.body),
                 "provider_ms": round(elapsed_ms, 1),
             },
         )
@@ -144,7 +157,7 @@ async def post_json(
     except ValueError as error:  # not JSON, not UTF-8, or absurd numbers
         log.warning(
             "provider answered non-JSON",
-            extra={"provider": provider, "body": redact(response.text)},
+            extra={"provider": provider, "body": redact(response.body)},
         )
         raise ProviderError(f"{provider} answered a malformed session (not JSON)") from error
     if not isinstance(answer, dict):

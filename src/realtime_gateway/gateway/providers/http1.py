@@ -6,7 +6,9 @@ http:// and https:// (the default verifying TLS context, SNI); never a proxy fro
 environment; redirects never followed (a 3xx is an answer like any other); one total timeout per
 call covering the wait for a connection, connect, TLS and the exchange; answers by
 Content-Length, chunked or read-to-close, capped while they arrive. No HTTP/2, no compression,
-no cookies.
+no cookies. A pooled connection idle past `keepalive_expiry` is closed, not reused: a server or a
+NAT in between may have let it go without a word, and a request sent on it would wait out the
+whole timeout.
 
 The provider key travels in a header: no message raised here contains a header value.
 """
@@ -17,7 +19,9 @@ import asyncio
 import functools
 import re
 import ssl
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -33,6 +37,9 @@ from realtime_gateway.gateway.providers.transport import (
 from realtime_gateway.reasons import describe
 
 MAX_HEAD_BYTES = 64 * 1024  # status line and headers of one answer
+DEFAULT_MAX_CONNECTIONS = 200  # per origin
+# Below the idle timeouts of common servers and load balancers (nginx 75 s, cloud LBs 60 s).
+DEFAULT_KEEPALIVE_EXPIRY = 15.0
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Set by the transport itself; a caller's own value would change the framing or the target.
 RESERVED_HEADERS = frozenset(
@@ -116,6 +123,7 @@ class _Connection(asyncio.Protocol):
         self.lost = False
         self.answered = 0  # whole answers read: a connection with some is a reused one
         self.counted = True  # holds one of the pool's slots until discarded
+        self.idle_since = 0.0  # the pool's clock when it was last released
         self._parser = httptools.HttpResponseParser(self)
         self._answer: asyncio.Future[UpstreamAnswer] | None = None
         self._chunks: list[bytes] = []
@@ -236,12 +244,20 @@ class _Pool:
     """Keep-alive connections to one origin: at most `limit` open; callers beyond wait."""
 
     def __init__(
-        self, origin: Origin, where: str, limit: int, ssl_context: ssl.SSLContext | None
+        self,
+        origin: Origin,
+        where: str,
+        limit: int,
+        ssl_context: ssl.SSLContext | None,
+        keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.origin = origin
         self.where = where
         self.limit = limit
         self.ssl_context = ssl_context
+        self.keepalive_expiry = keepalive_expiry
+        self.clock = clock
         self.open = 0  # connections open or being opened
         self.idle: list[_Connection] = []
         self.members: set[_Connection] = set()
@@ -253,6 +269,7 @@ class _Pool:
         while True:
             if self.closed:
                 raise UpstreamUnreachable("the provider client is closed")
+            self._drop_expired()
             if not fresh:
                 while self.idle:
                     connection = self.idle.pop()  # the most recently used: least likely stale
@@ -264,13 +281,7 @@ class _Pool:
                 oldest.close()
                 self.discard(oldest)
             if self.open < self.limit:
-                self.open += 1
-                try:
-                    return await self._connect()
-                except BaseException:
-                    self.open -= 1
-                    self._wake()
-                    raise
+                return await self._connect()
             waiter = asyncio.get_running_loop().create_future()
             if woken:  # woken, but a newcomer took the connection: keep the place in line
                 self.waiters.appendleft(waiter)
@@ -289,19 +300,27 @@ class _Pool:
         loop = asyncio.get_running_loop()
         # With TLS, server_hostname defaults to the host: SNI, and the name checked.
         tls = self.ssl_context if scheme == "https" else None
-        try:
-            _, connection = await loop.create_connection(
-                lambda: _Connection(self), host, port, ssl=tls
-            )
-        except OSError as error:  # refused, reset, DNS, TLS (ssl.SSLError is an OSError)
-            raise UpstreamUnreachable(
-                f"cannot connect to {self.where}: {describe(error)}"
-            ) from error
+        # The slot belongs to this connection from now on, and `discard` gives it back once:
+        # a connect cancelled after asyncio made the protocol also runs its connection_lost,
+        # and freeing the slot in both places let `open` drift below zero (past the cap).
+        connection = _Connection(self)
+        self.open += 1
         self.members.add(connection)
+        try:
+            await loop.create_connection(lambda: connection, host, port, ssl=tls)
+        except BaseException as error:
+            connection.close()
+            self.discard(connection)
+            if isinstance(error, OSError):  # refused, reset, DNS, TLS (SSLError is an OSError)
+                raise UpstreamUnreachable(
+                    f"cannot connect to {self.where}: {describe(error)}"
+                ) from error
+            raise
         return connection
 
     def release(self, connection: _Connection) -> None:
         if connection.reusable and not connection.lost:
+            connection.idle_since = self.clock()
             self.idle.append(connection)
             self._wake()
         else:
@@ -316,6 +335,14 @@ class _Pool:
             if connection in self.idle:
                 self.idle.remove(connection)
             self._wake()
+
+    def _drop_expired(self) -> None:
+        """Close the connections idle past the expiry (the oldest are first in `idle`)."""
+        now = self.clock()
+        while self.idle and now - self.idle[0].idle_since > self.keepalive_expiry:
+            expired = self.idle[0]
+            expired.close()
+            self.discard(expired)
 
     def _wake(self) -> None:
         while self.waiters:
@@ -340,13 +367,21 @@ class Http1Transport:
     """The `Transport` minting goes through: a keep-alive pool per (scheme, host, port).
 
     `ssl_context` is a seam for tests (a context that trusts a test certificate); by default
-    the system's trust store with host name checking."""
+    the system's trust store with host name checking. `clock` (monotonic seconds) is a seam for
+    tests of the keep-alive expiry."""
 
     def __init__(
-        self, max_connections: int = 200, *, ssl_context: ssl.SSLContext | None = None
+        self,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._max_connections = max_connections
         self._ssl_context = ssl_context
+        self._keepalive_expiry = keepalive_expiry
+        self._clock = clock
         self._pools: dict[Origin, _Pool] = {}
         self._closed = False
 
@@ -355,9 +390,25 @@ class Http1Transport:
         if pool is None:
             if target.origin[0] == "https" and self._ssl_context is None:
                 self._ssl_context = ssl.create_default_context()  # once: it loads the CA store
-            pool = _Pool(target.origin, target.where, self._max_connections, self._ssl_context)
+            pool = _Pool(
+                target.origin,
+                target.where,
+                self._max_connections,
+                self._ssl_context,
+                self._keepalive_expiry,
+                self._clock,
+            )
             self._pools[target.origin] = pool
         return pool
+
+    @property
+    def max_connections(self) -> int:
+        """The cap on connections per origin (the descriptor reserve counts it)."""
+        return self._max_connections
+
+    def connections_open(self) -> int:
+        """Connections open or being opened, over every origin (never below zero)."""
+        return sum(pool.open for pool in self._pools.values())
 
     async def post_json(
         self, url: str, *, headers: dict[str, str], body: bytes, timeout: float
