@@ -299,7 +299,26 @@ def test_ui_page_may_only_talk_to_the_gateway_and_allowed_providers(
     directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
     assert directives["connect-src"].split() == ["'self'", stub.base_url]
     assert directives["default-src"] == "'self'"
+    assert directives["form-action"] == "'none'"
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_every_answer_carries_nosniff_and_a_policy(gateway: RunningGateway) -> None:
+    """Not only the page: its scripts carry the page's policy, and what is not the page (JSON,
+    errors, the hot routes' answers) a policy that lets nothing run or frame it."""
+    page_policy = httpx.get(gateway.url("/")).headers["content-security-policy"]
+    script = httpx.get(gateway.url("/web/app.js"))
+    assert script.status_code == 200
+    assert script.headers["content-security-policy"] == page_policy
+    for answer in (
+        httpx.get(gateway.url("/healthz")),
+        httpx.get(gateway.url("/no-such-route")),
+        post(gateway),  # the hot route, served before FastAPI's stack
+        post(gateway, headers={"Authorization": "Bearer nope"}),
+    ):
+        assert answer.headers["x-content-type-options"] == "nosniff", answer.url
+        policy = answer.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
 
 
 def test_oversized_headers_are_refused_before_any_route(gateway: RunningGateway) -> None:

@@ -32,7 +32,11 @@ from realtime_gateway.gateway.errors import (
 )
 from realtime_gateway.gateway.internal_errors import InternalErrorMiddleware
 from realtime_gateway.gateway.metrics_access import require_metrics_token
-from realtime_gateway.gateway.middleware import HeaderLimitMiddleware, cors_middleware
+from realtime_gateway.gateway.middleware import (
+    HeaderLimitMiddleware,
+    SecurityHeadersMiddleware,
+    cors_middleware,
+)
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.providers.call_http import CallTransport
 from realtime_gateway.gateway.providers.http1 import Http1Transport
@@ -82,11 +86,16 @@ class GatewayApp(FastAPI):
     """FastAPI, with the two hot routes (`routes/hot.py`) answered before its middleware
     stack and router; their FastAPI twins stay for `/openapi.json` and `/docs`."""
 
-    def __init__(self, hot: ASGIApp, **kwargs: Any) -> None:
+    def __init__(self, hot: ASGIApp, page_policy: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hot = hot
+        # Every answer, hot or not, leaves through the security headers.
+        self._secured = SecurityHeadersMiddleware(self._dispatch, page_policy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._secured(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if is_hot(scope):
             scope["app"] = self  # as Starlette sets it: endpoints find the runtime through it
             await self.hot(scope, receive, send)
@@ -134,6 +143,7 @@ def create_app(
 
     app = GatewayApp(
         hot_routes(settings),
+        ui_headers(settings)["Content-Security-Policy"],
         title="Realtime Gateway",
         version=__version__,
         description="Mints short-lived realtime voice sessions; never hands out the provider key.",
@@ -183,6 +193,7 @@ def ui_headers(settings: Settings) -> dict[str, str]:
             "img-src 'self' data:",
             "object-src 'none'",
             "base-uri 'none'",
+            "form-action 'none'",  # the settings form is never submitted anywhere
             "frame-ancestors 'none'",
         ]
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from realtime_gateway.gateway.errors import HeadersTooLarge, error_body, send_error
 
@@ -65,3 +65,38 @@ class HeaderLimitMiddleware:
     async def _refuse(self, send: Send, path: str) -> None:
         error = HeadersTooLarge(f"request headers are larger than {self.max_bytes} bytes")
         await send_error(send, error, close=True, path=path)
+
+
+# What every answer that is not the page carries: nothing in it may run, frame or be sniffed.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
+class SecurityHeadersMiddleware:
+    """`X-Content-Type-Options: nosniff` and a Content-Security-Policy on every answer: the
+    page's policy on the page and its assets (`/`, `/web/...`), a policy that allows nothing on
+    the rest (JSON, SDP, errors). A header a route set itself is kept."""
+
+    def __init__(self, app: ASGIApp, page_policy: str) -> None:
+        self.app = app
+        self._page = [(b"content-security-policy", page_policy.encode())]
+        self._api = [(b"content-security-policy", API_POLICY.encode())]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        extra = self._page if path == "/" or path.startswith("/web/") else self._api
+
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                if b"content-security-policy" not in names:
+                    headers += extra
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, secured)

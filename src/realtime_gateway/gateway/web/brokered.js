@@ -13,13 +13,27 @@ export function brokeredCallUrl(session, location) {
   return new URL(location, session.webrtc_url).toString();
 }
 
-// Ends a brokered call at the gateway, which hangs up at the provider. Best effort: the page
-// may be closing (keepalive lets the request outlive it).
-export function endBrokeredCall(callUrl, token) {
-  fetch(callUrl, {
-    method: "DELETE",
-    headers: { Authorization: `Bearer ${token}` },
-    keepalive: true,
-    cache: "no-store",
-  }).catch(() => {});
+// A 503 (the gateway's shared state briefly away: a Redis failover) is asked again after
+// these many milliseconds, then given up: the gateway's reaper ends the call at its deadline.
+export const END_RETRY_DELAYS_MS = [500, 1000, 2000];
+
+// Ends a brokered call at the gateway, which hangs up at the provider. The page may be closing
+// (keepalive lets the request outlive it). Resolves with the last status (0: unreachable).
+export async function endBrokeredCall(callUrl, token, delays = END_RETRY_DELAYS_MS) {
+  for (let attempt = 0; ; attempt += 1) {
+    let status = 0;
+    try {
+      const response = await fetch(callUrl, {
+        method: "DELETE",
+        headers: { Authorization: `Bearer ${token}` },
+        keepalive: true,
+        cache: "no-store",
+      });
+      status = response.status;
+    } catch {
+      status = 0;
+    }
+    if ((status !== 503 && status !== 0) || attempt >= delays.length) return status;
+    await new Promise((resolve) => setTimeout(resolve, delays[attempt]));
+  }
 }

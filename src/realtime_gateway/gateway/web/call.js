@@ -1,7 +1,7 @@
 // One realtime call: microphone, a freshly minted session, WebRTC with the provider, levels.
 
 import { CallError } from "./errors.js";
-import { brokeredCallUrl, endBrokeredCall } from "./brokered.js";
+import { brokeredCallUrl, callMode, endBrokeredCall } from "./brokered.js";
 import { mintSession } from "./gateway.js";
 import { LeashWatch } from "./leash.js";
 import { LevelProbe } from "./levels.js";
@@ -101,6 +101,15 @@ function waitForConnection(pc, limitMs, signal) {
   });
 }
 
+// Where the offer goes: the gateway itself in brokered mode, else the provider.
+function offerPeer(session) {
+  return callMode(session) === "brokered" ? "The gateway" : "The provider";
+}
+
+function negotiatingWith(session) {
+  return callMode(session) === "brokered" ? "the provider, through the gateway" : "the provider";
+}
+
 async function postOffer(session, sdp, signal) {
   try {
     return await fetch(session.webrtc_url, {
@@ -115,24 +124,32 @@ async function postOffer(session, sdp, signal) {
     });
   } catch (error) {
     if (error.name === "AbortError") throw error;
-    throw new CallError("network_error", `The provider could not be reached: ${error.message}`);
+    throw new CallError(
+      "network_error",
+      `${offerPeer(session)} could not be reached: ${error.message}`,
+    );
   }
 }
 
-// A brokered gateway answers its documented error body; a provider answers its own.
-function offerRefused(response, text) {
+// A brokered gateway answers its documented error body (with `Retry-After` when there is a
+// time to wait); a provider answers its own.
+function offerRefused(session, response, text) {
   let body = null;
   try {
     body = JSON.parse(text);
   } catch {
     body = null;
   }
+  const retryHeader = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+  const retryAfter = Number.isFinite(retryHeader) ? retryHeader : null;
   if (typeof body?.error_code === "string" && typeof body?.message === "string") {
-    return new CallError(body.error_code, body.message);
+    return new CallError(body.error_code, body.message, { retryAfter });
   }
+  const brokered = callMode(session) === "brokered";
   return new CallError(
-    "provider_error",
-    `The provider answered ${response.status} ${response.statusText} to the SDP offer.`,
+    brokered ? "gateway_error" : "provider_error",
+    `${offerPeer(session)} answered ${response.status} ${response.statusText} to the SDP offer.`,
+    { retryAfter },
   );
 }
 
@@ -214,7 +231,7 @@ export class Call {
     this.mark("minted");
     this.hooks.onSession(session);
 
-    this.hooks.onState("connecting", "Negotiating WebRTC with the provider…");
+    this.hooks.onState("connecting", `Negotiating WebRTC with ${negotiatingWith(session)}…`);
     const offer = await offerReady;
     this.checkNotEnded();
 
@@ -225,7 +242,7 @@ export class Call {
       session = await mintSession(this.settings, { signal });
       this.checkNotEnded();
       this.hooks.onSession(session);
-      this.hooks.onState("connecting", "Negotiating WebRTC with the provider…");
+      this.hooks.onState("connecting", `Negotiating WebRTC with ${negotiatingWith(session)}…`);
       response = await postOffer(session, offer, signal);
     }
     const answer = await response.text();
@@ -234,7 +251,7 @@ export class Call {
       if (url) this.brokered = { url, token: session.client_secret.value };
     }
     this.checkNotEnded();
-    if (!response.ok) throw offerRefused(response, answer);
+    if (!response.ok) throw offerRefused(session, response, answer);
     this.mark("answered");
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
     await waitForConnection(pc, CONNECT_LIMIT_MS, signal);
