@@ -101,8 +101,14 @@ async def test_brokered_calls_and_the_leash_on_a_three_master_cluster(
                 assert refused == {"too_many_calls"}
             assert len(stub.state.calls) == 3 * MAX_CALLS  # refused calls never reached it
 
-            # A used token is used up on both replicas.
-            used = await offer(http, second, tokens["acme"][0], sdp)
+            # A used token is used up on both replicas (a refused one stays good: it is the
+            # redeemed one that must not pass twice).
+            redeemed = next(
+                token
+                for token, answer in zip(tokens["acme"], by_tenant["acme"], strict=True)
+                if answer.status_code == 201
+            )
+            used = await offer(http, second, redeemed, sdp)
             assert used.status_code == 401
 
             # Both replicas list each tenant's calls (records and live sets on its master).
