@@ -1,5 +1,5 @@
-"""The two hot routes, `POST /realtime_session` and `POST /realtime_calls`, served ahead of
-FastAPI: `GatewayApp` hands them straight to `HotRoutes`, past FastAPI's middleware stack
+"""The hot routes, `POST /realtime_session`, `POST /realtime_calls` and their `/v1` twins
+(`client_secrets`, `calls`), served ahead of FastAPI: `GatewayApp` hands them straight to `HotRoutes`, past FastAPI's middleware stack
 (its server-error, exception, exit-stack, body-limit and telemetry layers), its router and
 its per-request dependency resolution. bench/ measured that stack at a fifth of a mint's CPU.
 
@@ -26,12 +26,15 @@ from realtime_gateway.gateway.middleware import HeaderLimitMiddleware, cors_midd
 from realtime_gateway.gateway.routes.calls import create_call
 from realtime_gateway.gateway.routes.session import create_session
 from realtime_gateway.gateway.settings import Settings
+from realtime_gateway.gateway.v1 import routes as v1
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 HOT_ENDPOINTS: dict[str, Endpoint] = {
     "/realtime_session": create_session,
     "/realtime_calls": create_call,
+    "/v1/realtime/client_secrets": v1.create_client_secret,
+    "/v1/realtime/calls": v1.create_call,
 }
 
 
