@@ -1,7 +1,8 @@
 """The hot routes, `POST /realtime_session`, `POST /realtime_calls` and their `/v1` twins
-(`client_secrets`, `calls`), served ahead of FastAPI: `GatewayApp` hands them straight to `HotRoutes`, past FastAPI's middleware stack
-(its server-error, exception, exit-stack, body-limit and telemetry layers), its router and
-its per-request dependency resolution. bench/ measured that stack at a fifth of a mint's CPU.
+(`client_secrets`, `calls`), served ahead of FastAPI: `GatewayApp` hands them straight to
+`HotRoutes`, past FastAPI's middleware stack (its server-error, exception, exit-stack,
+body-limit and telemetry layers), its router and its per-request dependency resolution.
+bench/ measured that stack at a fifth of a mint's CPU.
 
 What those layers did for these routes is done here, in the same code the rest of the app
 uses: the header limit (`HeaderLimitMiddleware`), CORS (Starlette's `CORSMiddleware`, set up
