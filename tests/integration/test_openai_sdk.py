@@ -5,7 +5,11 @@ every refusal as the SDK's own exception class, and the leash on every call made
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import tarfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +18,7 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 
 from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
+from tests.fixtures.npm import npm_tarball
 from tests.fixtures.stub import Caller, RunningStub, connect_answer, new_caller
 
 WAIT = 20.0
@@ -254,3 +259,56 @@ async def test_a_provider_failure_is_the_sdks_internal_server_error(
     finally:
         await caller.close()
     assert (await until_ended(gateway, call_id))["ended_reason"] == "caller_hangup"
+
+
+NODE_OPENAI = ("openai", "7.59.0")
+# `npm view openai@7.59.0 dist.integrity`
+NODE_OPENAI_INTEGRITY = "sha512-wPYKJkLPFEdNJ2tThSg4jE1Ptsv4X3u8g8LIvu0Qz/UIhsKeCzl73rl48PtQsDVrJL/ku0liXOsbyd2TsRsPJw=="
+NODE_SCRIPT = Path(__file__).parent / "node" / "openai_v1.cjs"
+
+
+async def test_node_sdk_mints_creates_and_hangs_up(
+    gateway_factory: GatewayFactory, stub: RunningStub, tmp_path: Path
+) -> None:
+    gateway = start(gateway_factory, stub)
+    tarball = npm_tarball(*NODE_OPENAI, NODE_OPENAI_INTEGRITY)
+    with tarfile.open(tarball) as archive:
+        archive.extractall(tmp_path, filter="data")
+    callers = [await new_caller(tone_seconds=0.0) for _ in range(2)]
+    node = await asyncio.create_subprocess_exec(
+        "node",
+        str(NODE_SCRIPT),
+        str(tmp_path / "package"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "GATEWAY_V1": gateway.url("/v1"), "TENANT_KEY": gateway.tenant_key},
+    )
+    assert node.stdin is not None and node.stdout is not None
+    try:
+        offers = [caller.pc.localDescription.sdp for caller in callers]
+        node.stdin.write(json.dumps({"offers": offers}).encode() + b"\n")
+        async with asyncio.timeout(WAIT):
+            created = json.loads(await node.stdout.readline())
+        assert "failed" not in created, created
+        assert created["token"].startswith("ek_rtg_")
+        assert created["refusal"] == {
+            "authenticationError": True,
+            "status": 401,
+            "code": "unauthorized",
+        }
+        for caller, call in zip(callers, created["calls"], strict=True):
+            assert call["status"] == 201 and call["location"].startswith("/v1/realtime/calls/")
+            await connect_answer(caller, call["answer"])
+        assert len(stub.state.live_call_ids()) == 2
+        node.stdin.write(b"hangup\n")
+        async with asyncio.timeout(WAIT):
+            assert json.loads(await node.stdout.readline()) == {"hungUp": 2}
+            assert await node.wait() == 0
+    finally:
+        if node.returncode is None:
+            node.kill()
+        for caller in callers:
+            await caller.close()
+    for call in created["calls"]:
+        state = await until_ended(gateway, call["location"].rsplit("/", 1)[-1])
+        assert state["ended_reason"] == "caller_hangup"
