@@ -263,7 +263,10 @@ async def test_a_provider_failure_is_the_sdks_internal_server_error(
 
 NODE_OPENAI = ("openai", "7.59.0")
 # `npm view openai@7.59.0 dist.integrity`
-NODE_OPENAI_INTEGRITY = "sha512-wPYKJkLPFEdNJ2tThSg4jE1Ptsv4X3u8g8LIvu0Qz/UIhsKeCzl73rl48PtQsDVrJL/ku0liXOsbyd2TsRsPJw=="
+NODE_OPENAI_INTEGRITY = (
+    "sha512-wPYKJkLPFEdNJ2tThSg4jE1Ptsv4X3u8g8LIvu0Qz/UIhsKeCzl73rl48PtQsDVrJL/ku0liXOsbyd2TsRsPJw"
+    "=="
+)
 NODE_SCRIPT = Path(__file__).parent / "node" / "openai_v1.cjs"
 
 
