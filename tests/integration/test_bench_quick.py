@@ -44,6 +44,7 @@ FIGURES = [
     "offer_attack_healthz_p99_ms",
     "v1_calls_v1_token_added_ms_p50",
     "v1_calls_v1_tenant_added_ms_p99",
+    "idle_redis_commands_per_s",
 ]
 
 
