@@ -2,8 +2,9 @@
 with debootstrap, the core install from uv.lock), and the container mints through the stub
 with its limiter on a real redis-server beside it.
 
-Selected with `-m container` (scripts/test leaves it out): it needs root and Debian's podman,
-runc and debootstrap, and takes about 70 s from nothing, 20 s with the base image built."""
+It needs root and Debian's podman, runc and debootstrap (`scripts/setup test` installs them),
+and takes about 70 s from nothing, 20 s with the base image built; `-m 'not container'` leaves
+it out of a run."""
 
 from __future__ import annotations
 
