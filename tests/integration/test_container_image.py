@@ -28,7 +28,9 @@ PODMAN = ["podman", "--runtime", "runc"]
 # The limits the sandbox lets a container set (podman's defaults are above them).
 RUN_OPTIONS = ["--network", "host", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"]
 
-pytestmark = pytest.mark.container
+# The image is built in the test's setup: debootstrap and the install from uv.lock take a
+# minute on a quiet machine, several on a loaded one.
+pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
