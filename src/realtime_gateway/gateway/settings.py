@@ -335,6 +335,23 @@ class Settings(BaseSettings):
         "it off on the origin that serves the UI)",
     )
 
+    # -- WebSocket sessions and TLS (DESIGN.md section 13) --------------------------------
+    ws_max_frame_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="the largest client frame (message) a relayed WebSocket session takes; a "
+        "larger one closes the session with 1009",
+    )
+    tls_certfile: str | None = Field(
+        default=None,
+        description="PEM certificate (chain) to serve HTTPS and WSS with; needs "
+        "`GATEWAY_TLS_KEYFILE`. None = plain HTTP (openai for node always dials `wss://`)",
+    )
+    tls_keyfile: str | None = Field(
+        default=None, description="PEM private key of `GATEWAY_TLS_CERTFILE`"
+    )
+
     # -- brokered calls (DESIGN.md section 10) --------------------------------------------
     call_mode: Literal["direct", "brokered"] = Field(
         default="direct",
@@ -540,6 +557,11 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "OPENAI_API_KEY is not set, but a non-local provider endpoint is configured"
             )
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ConfigError("GATEWAY_TLS_CERTFILE and GATEWAY_TLS_KEYFILE go together")
+        for name, path in (("CERTFILE", self.tls_certfile), ("KEYFILE", self.tls_keyfile)):
+            if path is not None and not os.access(path, os.R_OK):
+                raise ConfigError(f"GATEWAY_TLS_{name} {path} cannot be read")
         if self.audit_log and self.audit_log != "-":
             try:  # the same open the audit handler does, so its refusal is a config error
                 with open(self.audit_log, "a", encoding="utf-8"):
