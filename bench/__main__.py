@@ -4,7 +4,8 @@ Sections: mint (overhead and saturation), limiter, audio (time to first audio in
 memory (gateway RSS), headers (RSS and mint latency under a header attack), workers (mints/s with
 1 and 2 worker processes on Redis), brokered (brokered against direct mode: mints/s, first
 audio), leash (what the leash adds to a call's creation; the reaper's hang-up delay), offers
-(issue 26's multipart bodies against a brokered gateway, and /healthz beside them). Prints one
+(issue 26's multipart bodies against a brokered gateway, and /healthz beside them), ws
+(WebSocket sessions relayed: the round trip a frame gains, CPU per MB, RSS per session). Prints one
 `name=value [target ok|MISSED]` line per figure as it is measured, then a table of figures
 against targets. Benchmarks print; they never fail (exit 0).
 `--variant` serves the gateway with candidate hot-path changes (bench/variants.py);
@@ -37,6 +38,7 @@ SECTIONS = (
     "brokered",
     "leash",
     "offers",
+    "ws",
 )
 
 
@@ -133,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
 
             offers_plan = OfferAttackPlan.quick() if args.quick else OfferAttackPlan()
             run_offer_attack(stack, report, offers_plan)
+        if "ws" in sections:
+            from bench.ws import WsPlan, run_ws
+
+            run_ws(report, WsPlan((1, 10), 3.0) if args.quick else WsPlan(), stack.workdir)
     except Exception as error:  # a benchmark reports what it could, never a traceback wall
         print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         print(stack.logs_tail(), file=sys.stderr, flush=True)
