@@ -5,6 +5,7 @@ ways, usage counted once in the ledger, the leash (cap, deadline, pins, models, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ import websockets
 from openai import AsyncOpenAI
 
 from realtime_gateway.media.audio import rms
+from realtime_gateway.stub.server import StubConfig, create_stub_app
 from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
+from tests.fixtures.servers import serve_in_thread
 from tests.fixtures.stub import RunningStub
 from tests.integration.test_stub_realtime_calls import next_of
 from tests.integration.test_stub_realtime_ws import (
@@ -330,3 +333,43 @@ async def test_call_token_as_the_browser_subprotocol_once(
         gateway, "model=gpt-realtime", subprotocols=key_as_protocol, additional_headers={}
     )
     assert status == 401
+
+
+async def test_a_client_that_stops_reading_is_closed_and_others_go_on(
+    gateway_factory: GatewayFactory, tmp_path: Path
+) -> None:
+    fast = create_stub_app(
+        StubConfig(api_key="sk-stub-fast-" + "0" * 16, ws_audio_speed=50.0, use_espeak=False)
+    )
+    with serve_in_thread(fast, ws="websockets-sansio") as served:
+        stub = RunningStub(served.base_url, "sk-stub-fast-" + "0" * 16, fast.state.stub)
+        gateway = gateway_factory(**wired_to(stub, ws_stall_seconds=1.0))
+        url = ws_url(gateway, "model=gpt-realtime")
+        # The sleeper reads nothing: its client queue fills, then its socket's buffers.
+        async with (
+            websockets.connect(url, additional_headers=gateway.auth(), max_queue=4) as sleeper,
+            websockets.connect(url, additional_headers=gateway.auth()) as reader,
+        ):
+            await first_event(reader, "session.created")
+            closed = asyncio.Event()
+
+            async def flood() -> None:
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    while not closed.is_set():
+                        await sleeper.send(json.dumps({"type": "response.create"}))
+                        await asyncio.sleep(0.02)
+
+            flooding = asyncio.ensure_future(flood())
+            async with asyncio.timeout(60):
+                while await live_calls(gateway) and len(await live_calls(gateway)) > 1:
+                    await reader.send(json.dumps({"type": "response.create"}))
+                    await first_event(reader, "response.done")  # unharmed meanwhile
+            closed.set()
+            await flooding
+            await reader.send(json.dumps({"type": "response.create"}))
+            await first_event(reader, "response.done")
+            # Closed: with 1008, or (its close frame stuck behind what it never read) dropped.
+            code, _ = await closed_with(sleeper)
+            assert code in (1008, None)
+        today = await until_counted(gateway, 2)
+        assert today["by_transport"]["websocket"]["calls"] == 2

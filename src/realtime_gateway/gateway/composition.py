@@ -143,7 +143,10 @@ def build_services(
     reaper = Reaper(calls, lock=ReplicaLock.from_environment())
     relays = RelaySessions(
         Upstreams(api_key, settings.provider_timeout),
-        RelayLimits(max_frame_bytes=settings.ws_max_frame_bytes),
+        RelayLimits(
+            max_frame_bytes=settings.ws_max_frame_bytes,
+            stall_seconds=settings.ws_stall_seconds,
+        ),
     )
     calls.close_session = relays.close
     closers: list[object] = [sidebands, relays, store]

@@ -343,6 +343,13 @@ class Settings(BaseSettings):
         description="the largest client frame (message) a relayed WebSocket session takes; a "
         "larger one closes the session with 1009",
     )
+    ws_stall_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="seconds a relayed WebSocket session's client may leave a frame unread "
+        "(its buffers full) before the session is closed (1008)",
+    )
     tls_certfile: str | None = Field(
         default=None,
         description="PEM certificate (chain) to serve HTTPS and WSS with; needs "

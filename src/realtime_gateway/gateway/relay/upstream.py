@@ -61,8 +61,7 @@ class Upstreams:
                 headers=headers,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self._timeout),
                 max_msg_size=MAX_PROVIDER_MESSAGE,
-                autoping=True,
-                heartbeat=20.0,
+                autoping=True,  # no heartbeat of our own: a timer reset on every frame
                 compress=0,
             )
         except aiohttp.WSServerHandshakeError as error:
