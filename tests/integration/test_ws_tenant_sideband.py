@@ -95,3 +95,45 @@ async def test_another_tenants_call_is_not_found_and_the_end_closes_the_sideband
         assert status == 404, "an ended call has no sideband"
     finally:
         await caller.close()  # type: ignore[attr-defined]
+
+
+async def test_live_attach_relays_the_live_sideband_of_the_tenants_call(
+    brokered: RunningGateway,
+) -> None:
+    async with httpx.AsyncClient(base_url=brokered.base_url, timeout=10) as http:
+        minted = await http.post(
+            "/realtime_session",
+            json={"model": "gpt-live-1", "voice": "marin"},
+            headers=brokered.auth(),
+        )
+    assert minted.status_code == 200, minted.text
+    session = minted.json()["session"]
+    caller = await call_stub(session["webrtc_url"], session["client_secret"]["value"])
+    assert caller.answer_response is not None
+    call_id = caller.answer_response.headers["location"].rsplit("/", 1)[1]
+    base = brokered.base_url.replace("http://", "ws://")
+    url = f"{base}/v1/live/sessions/{call_id}/attach"
+    try:
+        other = {"Authorization": f"Bearer {brokered.other_tenant_key}"}
+        with pytest.raises(websockets.InvalidStatus) as refused_other:
+            async with websockets.connect(url, additional_headers=other):
+                pass
+        assert refused_other.value.response.status_code == 404
+        async with websockets.connect(url, additional_headers=brokered.auth()) as attach:
+            async with asyncio.timeout(20):
+                while True:
+                    event = json.loads(await attach.recv())
+                    if event["type"] == "session.usage.updated":
+                        break
+            assert event["usage"]["seconds"] >= 0
+            async with httpx.AsyncClient(base_url=brokered.base_url, timeout=10) as http:
+                hung_up = await http.delete(f"/realtime_calls/{call_id}", headers=brokered.auth())
+                assert hung_up.status_code == 200
+            closing = []
+            with pytest.raises(websockets.ConnectionClosed):
+                async with asyncio.timeout(20):
+                    while True:
+                        closing.append(json.loads(await attach.recv())["type"])
+            assert "session.closed" in closing
+    finally:
+        await caller.close()  # type: ignore[attr-defined]

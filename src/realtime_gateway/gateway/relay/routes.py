@@ -1,6 +1,7 @@
 """`GET /v1/realtime` as a WebSocket: `?model=M` (or `?intent=transcription`), a session the
-gateway relays to the provider's Realtime WebSocket on the leash; `?call_id=`, the tenant's
-sideband of its own WebRTC call (`sideband.py`).
+gateway relays to the provider's Realtime WebSocket on the leash; `?call_id=` (and Live's
+`GET /v1/live/sessions/{call_id}/attach`), the tenant's sideband of its own WebRTC call
+(`sideband.py`).
 
 Everything is decided before the upgrade is accepted, and a refusal is the HTTP answer to the
 upgrade in OpenAI's error shape: 401 (credential), 400 (model, intent, voice), 429 (the cap,
@@ -66,7 +67,7 @@ def runtime_of(websocket: WebSocket) -> Runtime:
 async def realtime_websocket(websocket: WebSocket) -> None:
     runtime = runtime_of(websocket)
     if "call_id" in websocket.query_params:
-        await tenant_sideband(websocket, runtime)
+        await tenant_sideband(websocket, runtime, websocket.query_params["call_id"])
         return
     try:
         session, first = await open_session(websocket, runtime)
@@ -85,7 +86,13 @@ async def realtime_websocket(websocket: WebSocket) -> None:
         relays.remove(session)
 
 
+async def live_attach(websocket: WebSocket) -> None:
+    """`GET /v1/live/sessions/{call_id}/attach`: Live's sideband, the tenant's own call."""
+    await tenant_sideband(websocket, runtime_of(websocket), websocket.path_params["call_id"])
+
+
 router.add_api_websocket_route(PATH, realtime_websocket)
+router.add_api_websocket_route("/v1/live/sessions/{call_id}/attach", live_attach)
 
 
 def credential_of(websocket: WebSocket, runtime: Runtime) -> Credential:

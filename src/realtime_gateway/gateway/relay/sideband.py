@@ -1,8 +1,10 @@
-"""`GET /v1/realtime?call_id=<gateway call id>`: the tenant's own sideband of its live WebRTC
-(or phone) call, with the tenant credential. Server events come from the provider's sideband as
-they are; client events (`session.update` held to the pins, `response.create`,
-`conversation.item.create`, ...) go to it. Usage is not counted here: the watcher that holds
-the call counts it once. Closing this socket does not end the call; the call's end closes it.
+"""`GET /v1/realtime?call_id=<gateway call id>` and `GET /v1/live/sessions/<gateway call
+id>/attach`: the tenant's own sideband of its live WebRTC (or phone) call, Realtime or Live,
+with the tenant credential. Server events come from the provider's sideband (`?call_id=`, or
+Live's attach) as they are; client events (`session.update` held to the pins,
+`response.create`, `conversation.item.create`, ...) go to it. Usage is not counted here: the
+watcher that holds the call counts it once. Closing this socket does not end the call; the
+call's end closes it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from realtime_gateway.gateway.runtime import Runtime
 log = logging.getLogger("realtime_gateway.gateway.relay")
 
 
-async def tenant_sideband(websocket: WebSocket, runtime: Runtime) -> None:
+async def tenant_sideband(websocket: WebSocket, runtime: Runtime, call_id: str) -> None:
     try:
-        session = await open_sideband(websocket, runtime)
+        session = await open_sideband(websocket, runtime, call_id)
     except GatewayError as error:
         await refuse(websocket, error)
         return
@@ -34,13 +36,13 @@ async def tenant_sideband(websocket: WebSocket, runtime: Runtime) -> None:
     await session.run([])
 
 
-async def open_sideband(websocket: WebSocket, runtime: Runtime) -> RelaySession:
+async def open_sideband(websocket: WebSocket, runtime: Runtime, call_id: str) -> RelaySession:
     authorization = websocket.headers.get("authorization")
     if authorization is None:
         raise Unauthorized("missing credential: Authorization: Bearer <tenant key>")
     tenant = runtime.authenticator.authenticate(authorization).name
     calls = runtime.calls
-    record = await calls.find(tenant, websocket.query_params.get("call_id", ""))
+    record = await calls.find(tenant, call_id)
     if not record.live or record.transport == "websocket" or not record.provider_call_id:
         raise NotFound("no such live call")
     provider = provider_named(record.spec.provider)
