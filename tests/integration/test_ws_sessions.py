@@ -373,3 +373,23 @@ async def test_a_client_that_stops_reading_is_closed_and_others_go_on(
             assert code in (1008, None)
         today = await until_counted(gateway, 2)
         assert today["by_transport"]["websocket"]["calls"] == 2
+
+
+async def test_hanging_up_a_session_by_its_call_id_closes_it_once(
+    relayed: RunningGateway,
+) -> None:
+    async with websockets.connect(
+        ws_url(relayed, "model=gpt-realtime"), additional_headers=relayed.auth()
+    ) as socket:
+        await first_event(socket, "session.created")
+        [listed] = await live_calls(relayed)
+        async with httpx.AsyncClient(base_url=relayed.base_url, timeout=10) as http:
+            ended = await http.delete(f"/realtime_calls/{listed['id']}", headers=relayed.auth())
+        assert ended.status_code == 200, ended.text
+        assert ended.json()["ended_reason"] == "caller_hangup"
+        code, events = await closed_with(socket)
+    assert code == 1000
+    assert [e["error"]["code"] for e in events if e["type"] == "error"] == ["caller_hangup"]
+    today = await until_counted(relayed, 1)
+    await asyncio.sleep(0.3)
+    assert (await usage_today(relayed))["calls"] == today["calls"] == 1
