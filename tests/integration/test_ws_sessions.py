@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from openai import AsyncOpenAI
 
 from realtime_gateway.media.audio import rms
 from realtime_gateway.stub.server import StubConfig, create_stub_app
+from tests.fixtures.agents_sdk_python import agents_python
 from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
 from tests.fixtures.servers import serve_in_thread
 from tests.fixtures.stub import RunningStub
@@ -33,6 +36,7 @@ from tests.integration.test_stub_realtime_ws import (
 )
 
 WAIT = 20.0
+AGENTS_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "agents_realtime_turn.py"
 
 
 def client_of(gateway: RunningGateway, key: str | None = None) -> AsyncOpenAI:
@@ -393,3 +397,27 @@ async def test_hanging_up_a_session_by_its_call_id_closes_it_once(
     today = await until_counted(relayed, 1)
     await asyncio.sleep(0.3)
     assert (await usage_today(relayed))["calls"] == today["calls"] == 1
+
+
+async def test_the_agents_sdk_runs_a_turn_with_its_url_at_the_gateway(
+    relayed: RunningGateway,
+) -> None:
+    python = await asyncio.to_thread(agents_python)
+    ran = await asyncio.to_thread(
+        subprocess.run,
+        [str(python), str(AGENTS_SCRIPT)],
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "GATEWAY_WS_URL": ws_url(relayed, "model=gpt-realtime"),
+            "TENANT_KEY": relayed.tenant_key,
+        },
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    result = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert result["ok"], result
+    assert "server:response.done" in result["seen"]
+    today = await until_counted(relayed, 1)
+    assert today["by_transport"]["websocket"]["calls"] == 1
