@@ -421,3 +421,44 @@ async def test_the_agents_sdk_runs_a_turn_with_its_url_at_the_gateway(
     assert "server:response.done" in result["seen"]
     today = await until_counted(relayed, 1)
     assert today["by_transport"]["websocket"]["calls"] == 1
+
+
+async def test_transcription_intent_session(relayed: RunningGateway, stub: RunningStub) -> None:
+    async with websockets.connect(
+        ws_url(relayed, "intent=transcription"), additional_headers=relayed.auth()
+    ) as socket:
+        created = await first_event(socket, "session.created")
+        assert created["session"]["type"] == "transcription"
+        [listed] = await live_calls(relayed)
+        assert listed["transport"] == "websocket"
+    [session] = [c for c in stub.state.calls if c.transport == "websocket"]
+    assert session.kind == "transcription"
+    await until_counted(relayed, 1)
+
+
+async def test_no_secret_reaches_the_client_or_the_log(
+    relayed: RunningGateway, stub: RunningStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    seen: list[str] = []
+    async with websockets.connect(
+        ws_url(relayed, "model=gpt-realtime"), additional_headers=relayed.auth()
+    ) as socket:
+        await first_event(socket, "session.created")
+        await socket.send(json.dumps({"type": "response.create"}))
+        async with asyncio.timeout(WAIT):
+            while True:
+                seen.append(str(await socket.recv()))
+                if '"response.done"' in seen[-1]:
+                    break
+        await socket.send("not json")
+        seen.append(str(await socket.recv()))
+    status, body = await refused(relayed, "model=%21bad")
+    assert status == 400
+    seen.append(json.dumps(body))
+    # The gateway's and uvicorn's records (the test's own websockets client logs its headers).
+    ours = [r for r in caplog.records if r.name.startswith(("realtime_gateway.gateway", "uvicorn"))]
+    assert ours, "the gateway logged something to look at"
+    text = "\n".join(seen) + "\n".join(r.getMessage() + str(r.__dict__) for r in ours)
+    assert stub.api_key not in text
+    assert relayed.tenant_key not in text
