@@ -115,3 +115,31 @@ async def test_cap_across_replicas_and_a_killed_replicas_sessions_ended_once(
             assert ledger["calls"] == CAP + 4
             assert ledger["by_transport"]["websocket"]["calls"] == CAP + 4
             assert await ended_total(http, second, "gateway_hangup") == 2
+
+
+async def test_a_stopping_gateway_closes_its_sessions_1012_ended_once(
+    stub: RunningStub, redis_url: str, tmp_path: Path
+) -> None:
+    env = replica_env(stub, redis_url)
+    with gateway_process(tmp_path, env) as gateway:
+        socket = await open_session(gateway)
+        assert not isinstance(socket, tuple)
+        async with httpx.AsyncClient(timeout=10) as http:
+            listed = await http.get(gateway.base_url + "/realtime_calls", headers=ACME)
+            [call] = listed.json()["calls"]
+        gateway.stop()  # SIGTERM: uvicorn's graceful stop
+        code = None
+        async with asyncio.timeout(WAIT):
+            try:
+                while True:
+                    await socket.recv()
+            except websockets.ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else None
+        assert code == 1012
+        gateway.start()
+        async with httpx.AsyncClient(timeout=10) as http:
+            ended = await http.get(gateway.base_url + f"/realtime_calls/{call['id']}", headers=ACME)
+            assert ended.json()["status"] == "ended"
+            assert ended.json()["ended_reason"] == "gateway_hangup"
+            ledger = (await today(http, gateway))["today"]
+            assert ledger["calls"] == 1 and ledger["by_transport"]["websocket"]["calls"] == 1
