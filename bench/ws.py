@@ -164,6 +164,7 @@ def run_ws(report: Report, plan: WsPlan, workdir: Path) -> None:
     gateway = gateway_service(gateway_port, echo_port)
     gateway.env["GATEWAY_MAX_CONCURRENT_CALLS"] = "10000"
     gateway.env["GATEWAY_MAX_CONNECTIONS"] = "4000"
+    gateway.env["GATEWAY_WS_MAX_SESSIONS"] = "2000"
     echo.start(workdir)
     gateway.start(workdir)
     try:

@@ -462,3 +462,21 @@ async def test_no_secret_reaches_the_client_or_the_log(
     text = "\n".join(seen) + "\n".join(r.getMessage() + str(r.__dict__) for r in ours)
     assert stub.api_key not in text
     assert relayed.tenant_key not in text
+
+
+async def test_past_the_process_session_cap_the_upgrade_is_503_server_busy(
+    gateway_factory: GatewayFactory, stub: RunningStub
+) -> None:
+    gateway = gateway_factory(**wired_to(stub, ws_max_sessions=2, max_concurrent_calls=10))
+    url = ws_url(gateway, "model=gpt-realtime")
+    async with (
+        websockets.connect(url, additional_headers=gateway.auth()) as one,
+        websockets.connect(url, additional_headers=gateway.auth()) as two,
+    ):
+        await first_event(one, "session.created")
+        await first_event(two, "session.created")
+        status, body = await refused(gateway, "model=gpt-realtime")
+        assert (status, body["error"]["code"]) == (503, "server_busy")
+        assert len(await live_calls(gateway)) == 2, "the refused one took no slot"
+    async with websockets.connect(url, additional_headers=gateway.auth()) as three:
+        await first_event(three, "session.created")

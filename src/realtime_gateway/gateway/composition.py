@@ -142,11 +142,12 @@ def build_services(
     calls.on_end.append(leash_metrics.report)
     reaper = Reaper(calls, lock=ReplicaLock.from_environment())
     relays = RelaySessions(
-        Upstreams(api_key, settings.provider_timeout),
+        Upstreams(api_key, settings.provider_timeout, settings.ws_max_sessions),
         RelayLimits(
             max_frame_bytes=settings.ws_max_frame_bytes,
             stall_seconds=settings.ws_stall_seconds,
         ),
+        max_sockets=settings.ws_max_sessions,
     )
     calls.close_session = relays.close
     closers: list[object] = [sidebands, relays, store]

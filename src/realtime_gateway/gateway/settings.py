@@ -343,6 +343,14 @@ class Settings(BaseSettings):
         description="the largest client frame (message) a relayed WebSocket session takes; a "
         "larger one closes the session with 1009",
     )
+    ws_max_sessions: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="WebSocket sessions and tenant sidebands one process relays at once (each "
+        "holds a socket to the provider, kept back from the connection cap); more get 503 "
+        "`server_busy` at the upgrade",
+    )
     ws_stall_seconds: float = Field(
         default=10.0,
         gt=0,

@@ -35,6 +35,7 @@ from realtime_gateway.gateway.errors import (
     GatewayError,
     InvalidRequest,
     ProviderError,
+    ServerBusy,
     Unauthorized,
 )
 from realtime_gateway.gateway.providers.protocol import Provider
@@ -69,21 +70,25 @@ async def realtime_websocket(websocket: WebSocket) -> None:
     if "call_id" in websocket.query_params:
         await tenant_sideband(websocket, runtime, websocket.query_params["call_id"])
         return
-    try:
-        session, first = await open_session(websocket, runtime)
-    except GatewayError as error:
-        await refuse(websocket, error)
-        return
-    except Exception as error:  # nothing may escape unanswered (no trace to the caller)
-        log.error("relay: opening a session failed", exc_info=error)
-        await refuse(websocket, GatewayError("the gateway failed unexpectedly"))
-        return
     relays = runtime.relays
-    relays.add(session)
     try:
-        await session.run(first)
-    finally:
-        relays.remove(session)
+        with relays.socket_slot():
+            try:
+                session, first = await open_session(websocket, runtime)
+            except GatewayError as error:
+                await refuse(websocket, error)
+                return
+            except Exception as error:  # nothing may escape unanswered (no trace to the caller)
+                log.error("relay: opening a session failed", exc_info=error)
+                await refuse(websocket, GatewayError("the gateway failed unexpectedly"))
+                return
+            relays.add(session)
+            try:
+                await session.run(first)
+            finally:
+                relays.remove(session)
+    except ServerBusy as busy:
+        await refuse(websocket, busy)
 
 
 async def live_attach(websocket: WebSocket) -> None:

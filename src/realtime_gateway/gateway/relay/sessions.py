@@ -3,16 +3,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from realtime_gateway.gateway.calls.record import CallRecord, EndedReason
+from realtime_gateway.gateway.errors import ServerBusy
 from realtime_gateway.gateway.relay.relay import RelayLimits, RelaySession
 from realtime_gateway.gateway.relay.upstream import Upstreams
 
 
 class RelaySessions:
-    def __init__(self, upstreams: Upstreams, limits: RelayLimits) -> None:
+    def __init__(self, upstreams: Upstreams, limits: RelayLimits, max_sockets: int) -> None:
         self.upstreams = upstreams
         self.limits = limits
+        self.max_sockets = max_sockets
         self._sessions: dict[str, RelaySession] = {}
+        self._sockets = 0
+
+    @contextmanager
+    def socket_slot(self) -> Iterator[None]:
+        """Room for one more provider socket (a session or a tenant sideband), held until
+        the block ends; 503 `server_busy` when this process holds `max_sockets` already
+        (the descriptor reserve counts them)."""
+        if self._sockets >= self.max_sockets:
+            raise ServerBusy(f"this gateway process relays {self.max_sockets} sessions already")
+        self._sockets += 1
+        try:
+            yield
+        finally:
+            self._sockets -= 1
 
     def __len__(self) -> int:
         return len(self._sessions)

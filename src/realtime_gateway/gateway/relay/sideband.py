@@ -13,7 +13,7 @@ import logging
 
 from starlette.websockets import WebSocket
 
-from realtime_gateway.gateway.errors import GatewayError, NotFound, Unauthorized
+from realtime_gateway.gateway.errors import GatewayError, NotFound, ServerBusy, Unauthorized
 from realtime_gateway.gateway.providers.registry import provider_named
 from realtime_gateway.gateway.relay.refusal import refuse
 from realtime_gateway.gateway.relay.relay import RelaySession
@@ -25,15 +25,19 @@ log = logging.getLogger("realtime_gateway.gateway.relay")
 
 async def tenant_sideband(websocket: WebSocket, runtime: Runtime, call_id: str) -> None:
     try:
-        session = await open_sideband(websocket, runtime, call_id)
-    except GatewayError as error:
-        await refuse(websocket, error)
-        return
-    except Exception as error:
-        log.error("relay: opening a sideband failed", exc_info=error)
-        await refuse(websocket, GatewayError("the gateway failed unexpectedly"))
-        return
-    await session.run([])
+        with runtime.relays.socket_slot():
+            try:
+                session = await open_sideband(websocket, runtime, call_id)
+            except GatewayError as error:
+                await refuse(websocket, error)
+                return
+            except Exception as error:
+                log.error("relay: opening a sideband failed", exc_info=error)
+                await refuse(websocket, GatewayError("the gateway failed unexpectedly"))
+                return
+            await session.run([])
+    except ServerBusy as busy:
+        await refuse(websocket, busy)
 
 
 async def open_sideband(websocket: WebSocket, runtime: Runtime, call_id: str) -> RelaySession:

@@ -38,9 +38,10 @@ def _no_redirects() -> aiohttp.TraceConfig:
 
 
 class Upstreams:
-    def __init__(self, api_key: str, timeout: float) -> None:
+    def __init__(self, api_key: str, timeout: float, max_sockets: int) -> None:
         self._api_key = api_key
         self._timeout = timeout
+        self._max_sockets = max_sockets
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -49,7 +50,12 @@ class Upstreams:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(trust_env=False, trace_configs=[_no_redirects()])
+            # One socket per session: the pool's limit is the sessions' (aiohttp's default, 100,
+            # would make the 101st session wait for a socket).
+            connector = aiohttp.TCPConnector(limit=self._max_sockets, limit_per_host=0)
+            self._session = aiohttp.ClientSession(
+                connector=connector, trust_env=False, trace_configs=[_no_redirects()]
+            )
         return self._session
 
     async def open(
