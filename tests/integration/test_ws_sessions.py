@@ -480,3 +480,35 @@ async def test_past_the_process_session_cap_the_upgrade_is_503_server_busy(
         assert len(await live_calls(gateway)) == 2, "the refused one took no slot"
     async with websockets.connect(url, additional_headers=gateway.auth()) as three:
         await first_event(three, "session.created")
+
+
+async def test_the_provider_closing_ends_the_session_provider_closed(
+    relayed: RunningGateway, stub: RunningStub
+) -> None:
+    stub.state.call_faults.set(session_drop_after=3)  # 1011 after three server events
+    async with websockets.connect(
+        ws_url(relayed, "model=gpt-realtime"), additional_headers=relayed.auth()
+    ) as socket:
+        await first_event(socket, "session.created")
+        await socket.send(json.dumps({"type": "response.create"}))
+        code, _ = await closed_with(socket)
+    assert code == 1011
+    await until_counted(relayed, 1)
+    assert await metric(relayed, 'gateway_calls_ended_total{reason="provider_closed"}') == 1
+    assert await live_calls(relayed) == []
+
+
+async def test_the_deadline_on_the_redis_store(
+    gateway_factory: GatewayFactory, stub: RunningStub, redis_url: str
+) -> None:
+    gateway = gateway_factory(**wired_to(stub, max_call_seconds=3, redis_url=redis_url))
+    async with websockets.connect(
+        ws_url(gateway, "model=gpt-realtime"), additional_headers=gateway.auth()
+    ) as socket:
+        await first_event(socket, "session.created")
+        code, events = await closed_with(socket)
+    assert code == 1000
+    assert [e["error"]["code"] for e in events if e["type"] == "error"] == ["max_duration"]
+    today = await until_counted(gateway, 1)
+    assert today["by_transport"]["websocket"]["calls"] == 1
+    assert today["audio_seconds"] >= 3  # billed by the store's clock, to the hang-up
