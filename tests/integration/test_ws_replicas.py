@@ -158,3 +158,29 @@ async def test_a_stopping_gateway_closes_its_sessions_1012_ended_once(
             assert ended.json()["ended_reason"] == "gateway_hangup"
             ledger = (await today(http, gateway))["today"]
             assert ledger["calls"] == 1 and ledger["by_transport"]["websocket"]["calls"] == 1
+
+
+async def test_two_workers_each_sessions_deadline_ends_it_with_max_duration(
+    stub: RunningStub, redis_url: str, tmp_path: Path
+) -> None:
+    """`serve --workers 2`: the workers elect one reaper; a session relayed by the other worker
+    is ended in the store and its relay closes it (it reads its record once a second). Which
+    worker takes each session is the kernel's choice: the test holds for any split."""
+    env = {**replica_env(stub, redis_url), "GATEWAY_WORKERS": "2", "GATEWAY_MAX_CALL_SECONDS": "3"}
+    with gateway_process(tmp_path, env) as gateway:
+        sockets = [await open_anyway(gateway) for _ in range(4)]
+        assert not any(isinstance(s, tuple) for s in sockets)
+        for socket in sockets:
+            events: list[dict[str, Any]] = []
+            async with asyncio.timeout(WAIT):
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    while True:
+                        events.append(json.loads(await socket.recv()))
+            assert socket.close_code == 1000
+            assert [e["error"]["code"] for e in events if e["type"] == "error"] == ["max_duration"]
+        async with httpx.AsyncClient(timeout=10) as http:
+            async with asyncio.timeout(WAIT):
+                while (await today(http, gateway))["today"]["calls"] < 4:
+                    await asyncio.sleep(0.05)
+            body = await today(http, gateway)
+        assert body["live_calls"] == 0 and body["today"]["calls"] == 4
