@@ -512,3 +512,19 @@ async def test_the_deadline_on_the_redis_store(
     today = await until_counted(gateway, 1)
     assert today["by_transport"]["websocket"]["calls"] == 1
     assert today["audio_seconds"] >= 3  # billed by the store's clock, to the hang-up
+
+
+async def test_a_provider_refusal_is_500_provider_error_and_gives_the_slot_back(
+    gateway_factory: GatewayFactory, stub: RunningStub
+) -> None:
+    gateway = gateway_factory(**wired_to(stub, max_concurrent_calls=1))
+    stub.state.call_faults.set(session_refuse=503)
+    status, body = await refused(gateway, "model=gpt-realtime")
+    assert (status, body["error"]["code"]) == (500, "provider_error")
+    assert stub.api_key not in json.dumps(body)
+    stub.state.clear_faults()
+    async with websockets.connect(  # the one slot is free at once, not after a reaper's sweep
+        ws_url(gateway, "model=gpt-realtime"), additional_headers=gateway.auth()
+    ) as socket:
+        await first_event(socket, "session.created")
+    assert (await usage_today(gateway))["calls"] <= 1  # the refused one was never a call

@@ -162,7 +162,12 @@ async def open_session(websocket: WebSocket, runtime: Runtime) -> tuple[RelaySes
         raise
     try:
         provider_session_id = _session_id(first)
-        record = await calls.go_live(admission, provider_session_id)
+    except BaseException:
+        await upstream.close()
+        await calls.abandon(admission)
+        raise
+    try:
+        record = await calls.go_live(admission, provider_session_id)  # undoes itself on failure
     except BaseException:
         await upstream.close()
         raise
