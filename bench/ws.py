@@ -1,23 +1,25 @@
 """WebSocket sessions through the gateway (issue 22): N concurrent sessions, each streaming
 24 kHz PCM16 in 20 ms frames (`input_audio_buffer.append`, 1.3 kB of JSON) every 20 ms, to a
 provider that sends every frame straight back (`bench/ws_echo.py`), so audio flows both ways at
-real-time rate. The same sessions run against that provider directly and through one gateway
-worker (`realtime-gateway serve`, in-process store). Figures, per N:
+real-time rate. The same sessions run against that provider directly, through one gateway
+worker (`realtime-gateway serve`, in-process store), and through LiteLLM's proxy (one worker,
+installed by `bench/litellm_relay.py` in a venv of its own). Figures, per N and relay
+(`gateway`, `litellm`):
 
-- `ws_<N>_direct_rtt_ms_p50/p99`, `ws_<N>_gateway_rtt_ms_p50/p99`: a frame's round trip as
+- `ws_<N>_direct_rtt_ms_p50/p99`, `ws_<N>_<relay>_rtt_ms_p50/p99`: a frame's round trip as
   the load generator sees it;
-- `ws_<N>_added_ms_p50/p99`: what the gateway adds to a frame's round trip (both hops), the
-  gateway's percentile less the direct one (target at 100 sessions: p99 under 1 ms);
-- `ws_<N>_gateway_cpu_ms_per_mb`: the gateway's CPU per MB it relayed (both directions);
-- `ws_<N>_gateway_rss_kb_per_session`: its VmRSS with N sessions open, less idle, over N
-  (target: under 100 kB);
-- `ws_sessions_per_core`: the largest N whose added p99 stayed under 5 ms, over the cores the
-  gateway used relaying them.
+- `ws_<N>_<relay>_added_ms_p50/p99`: what the relay adds to a frame's round trip (both hops),
+  its percentile less the direct one (target for the gateway at 100 sessions: p99 under 1 ms);
+- `ws_<N>_<relay>_cpu_ms_per_mb`: the relay's CPU per MB it relayed (both directions);
+- `ws_<N>_<relay>_rss_kb_per_session`: its VmRSS with N sessions open, less idle, over N
+  (target for the gateway: under 100 kB);
+- `ws_<relay>_sessions_per_core`: the largest N whose added p99 stayed under 5 ms, over the
+  cores the relay used relaying them.
 
-All on one machine: the load generator, the echo and the gateway share its cores (and, here,
+All on one machine: the load generator, the echo and the relay share its cores (and, here,
 other work), so the figures carry that noise; each run prints the load average.
 
-`python -m bench.ws [--quick] [--sessions 1,10,50,100] [--seconds 10]`, or
+`python -m bench.ws [--quick] [--sessions 1,10,50,100] [--seconds 10] [--no-litellm]`, or
 `python -m bench --only ws`.
 """
 
@@ -28,6 +30,7 @@ import asyncio
 import base64
 import json
 import math
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +41,7 @@ import numpy as np
 import uvloop
 import websockets
 
+from bench.litellm_relay import MASTER_KEY, litellm_service
 from bench.procs import HOST, Service, cpu_seconds, free_port, gateway_service, rss_kb, tenant_key
 from bench.report import Report, Target
 
@@ -154,7 +158,7 @@ def percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def run_ws(report: Report, plan: WsPlan, workdir: Path) -> None:
+def run_ws(report: Report, plan: WsPlan, workdir: Path, litellm: bool = True) -> None:
     echo_port, gateway_port = free_port(), free_port()
     echo = Service(
         name="ws-echo",
@@ -165,67 +169,96 @@ def run_ws(report: Report, plan: WsPlan, workdir: Path) -> None:
     gateway.env["GATEWAY_MAX_CONCURRENT_CALLS"] = "10000"
     gateway.env["GATEWAY_MAX_CONNECTIONS"] = "4000"
     gateway.env["GATEWAY_WS_MAX_SESSIONS"] = "2000"
-    echo.start(workdir)
-    gateway.start(workdir)
+    services = [echo, gateway]
+    targets = [
+        Relay("gateway", gateway_port, {"Authorization": f"Bearer {tenant_key(0)}"}, gateway)
+    ]
+    if litellm:
+        try:
+            relay_port = free_port()
+            proxy = litellm_service(relay_port, echo_port, workdir)
+            services.append(proxy)
+            targets.append(
+                Relay("litellm", relay_port, {"Authorization": f"Bearer {MASTER_KEY}"}, proxy)
+            )
+        except (OSError, subprocess.SubprocessError) as error:
+            report.skip("ws litellm", f"LiteLLM could not be installed: {error}")
     try:
-        uvloop.run(_measure(report, plan, echo_port, gateway_port, gateway.pid))
+        for service in services:
+            service.start(workdir, timeout=90)
+        uvloop.run(_measure(report, plan, echo_port, targets))
     finally:
-        gateway.stop()
-        echo.stop()
+        for service in reversed(services):
+            service.stop()
 
 
-async def _measure(
-    report: Report, plan: WsPlan, echo_port: int, gateway_port: int, gateway_pid: int
-) -> None:
+@dataclass(frozen=True)
+class Relay:
+    """A relay measured against the direct run: its port, credential and process."""
+
+    name: str
+    port: int
+    headers: dict[str, str]
+    service: Service
+
+    @property
+    def url(self) -> str:
+        return f"ws://{HOST}:{self.port}/v1/realtime?model=gpt-realtime"
+
+
+async def _measure(report: Report, plan: WsPlan, echo_port: int, targets: list[Relay]) -> None:
     direct_url = f"ws://{HOST}:{echo_port}/v1/realtime?model=gpt-realtime"
-    gateway_url = f"ws://{HOST}:{gateway_port}/v1/realtime?model=gpt-realtime"
     direct_headers = {"Authorization": "Bearer sk-bench"}
-    gateway_headers = {"Authorization": f"Bearer {tenant_key(0)}"}
-    sustained: tuple[int, float] | None = None
+    sustained: dict[str, tuple[int, float]] = {}
     for count in plan.sessions:
         direct = await run_sessions(direct_url, direct_headers, count, plan.seconds, None)
-        await asyncio.sleep(0.5)
-        idle_rss = rss_kb(gateway_pid)
-        relayed = await run_sessions(gateway_url, gateway_headers, count, plan.seconds, gateway_pid)
-        await asyncio.sleep(1.0)  # the sessions' ends are counted before the next run
-        name = f"ws_{count}"
-        if not direct.rtts or not relayed.rtts:
-            report.skip(name, "no frames came back")
+        if not direct.rtts:
+            report.skip(f"ws_{count}", "no frames came back directly")
             continue
-        p50 = (percentile(direct.rtts, 0.5), percentile(relayed.rtts, 0.5))
-        p99 = (percentile(direct.rtts, 0.99), percentile(relayed.rtts, 0.99))
-        report.add(f"{name}_direct_rtt_ms_p50", 1000 * p50[0])
-        report.add(f"{name}_direct_rtt_ms_p99", 1000 * p99[0])
-        report.add(f"{name}_gateway_rtt_ms_p50", 1000 * p50[1])
-        report.add(f"{name}_gateway_rtt_ms_p99", 1000 * p99[1])
-        added_p99 = 1000 * (p99[1] - p99[0])
-        report.add(f"{name}_added_ms_p50", 1000 * (p50[1] - p50[0]))
+        d50, d99 = percentile(direct.rtts, 0.5), percentile(direct.rtts, 0.99)
+        report.add(f"ws_{count}_direct_rtt_ms_p50", 1000 * d50)
+        report.add(f"ws_{count}_direct_rtt_ms_p99", 1000 * d99)
+        for target in targets:
+            await asyncio.sleep(0.5)
+            pid = target.service.pid
+            idle_rss = rss_kb(pid)
+            relayed = await run_sessions(target.url, target.headers, count, plan.seconds, pid)
+            await asyncio.sleep(1.0)  # the sessions' ends are counted before the next run
+            name = f"ws_{count}_{target.name}"
+            if not relayed.rtts:
+                report.skip(name, "no frames came back")
+                continue
+            p50, p99 = percentile(relayed.rtts, 0.5), percentile(relayed.rtts, 0.99)
+            report.add(f"{name}_rtt_ms_p50", 1000 * p50)
+            report.add(f"{name}_rtt_ms_p99", 1000 * p99)
+            added_p99 = 1000 * (p99 - d99)
+            report.add(f"{name}_added_ms_p50", 1000 * (p50 - d50))
+            gated = target.name == "gateway" and count == max(plan.sessions)
+            report.add(
+                f"{name}_added_ms_p99",
+                added_p99,
+                ADDED_P99_TARGET if gated else None,
+                note=f"{len(relayed.rtts)} frames relayed",
+            )
+            cores = relayed.cpu / relayed.wall
+            report.add(
+                f"{name}_cpu_ms_per_mb",
+                1000 * relayed.cpu / relayed.mb if relayed.mb else math.nan,
+                note=f"{target.name} {cores:.2f} cores for {relayed.mb / relayed.wall:.2f} MB/s",
+            )
+            report.add(
+                f"{name}_rss_kb_per_session",
+                (relayed.open_rss_kb - idle_rss) / count,
+                RSS_TARGET if gated else None,
+            )
+            if added_p99 < SUSTAINED_P99_MS and cores > 0:
+                sustained[target.name] = (count, cores)
+    for relay, (count, cores) in sustained.items():
         report.add(
-            f"{name}_added_ms_p99",
-            added_p99,
-            ADDED_P99_TARGET if count == max(plan.sessions) else None,
-            note=f"{len(relayed.rtts)} frames relayed",
-        )
-        cores = relayed.cpu / relayed.wall
-        report.add(
-            f"{name}_gateway_cpu_ms_per_mb",
-            1000 * relayed.cpu / relayed.mb if relayed.mb else math.nan,
-            note=f"gateway {cores:.2f} cores for {relayed.mb / relayed.wall:.2f} MB/s",
-        )
-        report.add(
-            f"{name}_gateway_rss_kb_per_session",
-            (relayed.open_rss_kb - idle_rss) / count,
-            RSS_TARGET if count == max(plan.sessions) else None,
-        )
-        if added_p99 < SUSTAINED_P99_MS and cores > 0:
-            sustained = (count, cores)
-    if sustained is not None:
-        count, cores = sustained
-        report.add(
-            "ws_sessions_per_core",
+            f"ws_{relay}_sessions_per_core",
             count / cores,
             note=f"{count} sessions with added p99 under {SUSTAINED_P99_MS:g} ms "
-            f"on {cores:.2f} gateway cores",
+            f"on {cores:.2f} cores",
         )
 
 
@@ -234,6 +267,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1 and 10 sessions, 3 s each")
     parser.add_argument("--sessions", default="1,10,50,100", help="session counts, in order")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per count")
+    parser.add_argument("--no-litellm", action="store_true", help="the gateway alone")
     args = parser.parse_args()
     plan = (
         WsPlan((1, 10), 3.0)
@@ -242,7 +276,7 @@ def main() -> int:
     )
     report = Report()
     with tempfile.TemporaryDirectory(prefix="rtg-bench-ws-") as workdir:
-        run_ws(report, plan, Path(workdir))
+        run_ws(report, plan, Path(workdir), litellm=not args.no_litellm)
     print()
     print(report.table())
     return 0
