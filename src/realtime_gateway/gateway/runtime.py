@@ -20,6 +20,7 @@ from realtime_gateway.gateway.observability.metrics import GatewayMetrics
 from realtime_gateway.gateway.providers.registry import UnknownWire, provider_for
 from realtime_gateway.gateway.providers.transport import Transport
 from realtime_gateway.gateway.ratelimit import Limiter
+from realtime_gateway.gateway.relay.sessions import RelaySessions
 from realtime_gateway.gateway.settings import ConfigError, Settings
 
 
@@ -33,6 +34,7 @@ class Runtime:
     transport: Transport
     calls: Calls  # making, reading and ending calls on the leash (gateway/calls)
     leash_metrics: LeashMetrics
+    relays: RelaySessions  # the WebSocket sessions this process relays (gateway/relay)
 
 
 def build_rules(settings: Settings) -> RequestRules:
