@@ -197,7 +197,17 @@ async def test_live_session_create_and_hang_up(
         await connect_answer(caller, created.transport.sdp)
         (live,) = stub.state.calls
         assert (live.kind, live.model, live.voice) == ("live", "gpt-live-1", "marin")
-        await client.live.sessions.hangup(session_id)
+        # The tenant's own sideband of the session, as the SDK attaches to it.
+        async with client.live.sideband.connect(session_id=session_id) as sideband:
+            async with asyncio.timeout(WAIT):
+                async for event in sideband:
+                    if event.type == "session.usage.updated":
+                        break
+            await client.live.sessions.hangup(session_id)
+            async with asyncio.timeout(WAIT):
+                async for event in sideband:  # the session's end reaches the sideband
+                    if event.type == "session.closed":
+                        break
     finally:
         await caller.close()
     state = await until_ended(gateway, session_id)
