@@ -79,6 +79,7 @@ class MemoryCallStore:
         self._grants: dict[str, _Grant] = {}
         self._calls: dict[tuple[str, str], _Entry] = {}
         self._ledger: dict[str, dict[int, _Day]] = defaultdict(dict)
+        self._seen: dict[tuple[str, str], int] = {}  # (scope, key) -> until, `remember`
 
     async def now_ms(self) -> int:
         return self._clock()
@@ -109,6 +110,18 @@ class MemoryCallStore:
         for digest, grant in list(self._grants.items()):
             if grant.expires_ms <= now:
                 del self._grants[digest]
+        for seen, until in list(self._seen.items()):
+            if until <= now:
+                del self._seen[seen]
+
+    async def remember(self, scope: str, key: str, ttl_ms: int) -> bool:
+        now = self._clock()
+        if len(self._seen) > 1000:
+            self._forget(now)
+        if self._seen.get((scope, key), 0) > now:
+            return False
+        self._seen[scope, key] = now + ttl_ms
+        return True
 
     # -- tokens and admission ---------------------------------------------------------------
 

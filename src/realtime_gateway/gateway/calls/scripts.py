@@ -429,3 +429,14 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 return 1
 """
+
+# KEYS: the key. ARGV: op, ttl ms. 1 the first time (or when `op` is the one that set it), else 0.
+REMEMBER = """
+local held = redis.call('GET', KEYS[1])
+if held == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+  return 1
+end
+if held == ARGV[1] then return 1 end
+return 0
+"""

@@ -220,6 +220,11 @@ class CallStore(Protocol):
 
     async def claim_due(self, tenant: str, policy: TenantPolicy, claim_ms: int) -> ClaimPass: ...
 
+    async def remember(self, scope: str, key: str, ttl_ms: int) -> bool:
+        """True the first time `key` is seen in `scope` within `ttl_ms` (store clock), False
+        after: a webhook delivery or a provider's call acted on once, by every replica."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -1,0 +1,440 @@
+"""Phone calls through the gateway, end to end: the offline stub plays OpenAI's side of SIP
+(`POST /_stub/sip/dial` makes it deliver a signed `realtime.call.incoming` webhook to the
+gateway, and it answers accept / reject / hangup as OpenAI does), the gateway maps the number to
+a tenant, admits the call under the leash and answers it, by policy or through the tenant's own
+app (which verifies the forwarded event with the official `openai` package and answers through
+the gateway with it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import queue
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from openai import AsyncOpenAI, OpenAI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from realtime_gateway.stub.records import CallRecord as StubRecord
+from realtime_gateway.stub.server import StubConfig, create_stub_app
+from realtime_gateway.stub.sip_dial import incoming_event
+from realtime_gateway.webhook_signing import WebhookSecret, new_webhook_id
+from tests.fixtures.gateway import TENANT, GatewayFactory, RunningGateway, wired_to
+from tests.fixtures.servers import serve_in_thread
+from tests.fixtures.stub import STUB_WS, RunningStub
+
+SIGNER, SECRET = WebhookSecret.generate()  # OpenAI's project webhook secret
+TENANT_SIGNER, TENANT_SECRET = WebhookSecret.generate()  # the tenant's own
+NUMBER = "+15551230001"
+OTHER_NUMBER = "+15551230002"
+NOBODYS_NUMBER = "+15550009999"
+CALLER = "+15559870002"
+INSTRUCTIONS = "You answer the phone for Acme. Be brief."
+NOWHERE = "http://127.0.0.1:9/nothing-listens"  # where the stub's own deliveries fail
+WAIT = 20.0
+
+
+@pytest.fixture
+def phone_stub() -> Iterator[RunningStub]:
+    """A stub whose webhooks are signed with SECRET; its URL is set once the gateway runs."""
+    api_key = "sk-stub-phone-" + secrets.token_hex(8)
+    config = StubConfig(
+        api_key=api_key,
+        max_call_seconds=30.0,
+        use_espeak=False,
+        webhook_url=NOWHERE,
+        webhook_secret=SECRET,
+        webhook_retry_delays=(0.2, 0.2),
+        webhook_timeout=5.0,
+        sip_ring_seconds=30.0,
+        sip_caller_delay=0.5,
+    )
+    app = create_stub_app(config)
+    with serve_in_thread(app, ws=STUB_WS) as served:
+        yield RunningStub(base_url=served.base_url, api_key=api_key, state=app.state.stub)
+
+
+def phone_gateway(
+    gateway_factory: GatewayFactory,
+    stub: RunningStub,
+    *,
+    deliver: bool = True,
+    redis_url: str | None = None,
+    **policy: Any,
+) -> RunningGateway:
+    """A gateway answering the stub's phone calls for tenant acme (NUMBER, OTHER_NUMBER)."""
+    acme = {"phone_numbers": [NUMBER, OTHER_NUMBER], "instructions": INSTRUCTIONS, **policy}
+    extra: dict[str, Any] = {"redis_url": redis_url} if redis_url else {}
+    gateway = gateway_factory(
+        **wired_to(
+            stub,
+            openai_webhook_secret=SECRET,
+            tenant_policies={TENANT: acme},
+            rate_limit="1000/minute",
+            **extra,
+        )
+    )
+    if deliver:
+        assert stub.state.webhooks is not None
+        stub.state.webhooks.url = gateway.url("/webhooks/openai")
+    return gateway
+
+
+async def dial(stub: RunningStub, to: str = NUMBER) -> str:
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.post(
+            stub.base_url + "/_stub/sip/dial",
+            json={"to": to, "from": CALLER, "speak": "Hello?"},
+            headers={"Authorization": f"Bearer {stub.api_key}"},
+        )
+    assert answer.status_code == 201, answer.text
+    call_id: str = answer.json()["call_id"]
+    return call_id
+
+
+def stub_record(stub: RunningStub, call_id: str) -> StubRecord:
+    record = stub.state.record(call_id)
+    assert record is not None and record.sip is not None
+    return record
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.05)
+
+
+def outcome(stub: RunningStub, call_id: str) -> str:
+    sip = stub_record(stub, call_id).sip
+    assert sip is not None
+    return sip.outcome
+
+
+async def rung_out(stub: RunningStub, call_id: str) -> StubRecord:
+    """The call once it stopped ringing (answered one way or another)."""
+    await until(lambda: outcome(stub, call_id) != "ringing", f"{call_id} answered")
+    return stub_record(stub, call_id)
+
+
+async def tenant_calls(http: httpx.AsyncClient, gateway: RunningGateway) -> list[dict[str, Any]]:
+    answer = await http.get("/realtime_calls", headers=gateway.auth())
+    assert answer.status_code == 200, answer.text
+    calls: list[dict[str, Any]] = answer.json()["calls"]
+    return calls
+
+
+async def usage(http: httpx.AsyncClient, gateway: RunningGateway) -> dict[str, Any]:
+    answer = await http.get("/usage", headers=gateway.auth())
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def event_for(stub: RunningStub, call_id: str) -> bytes:
+    """The `realtime.call.incoming` event OpenAI's side announces `call_id` with."""
+    sip = stub_record(stub, call_id).sip
+    assert sip is not None
+    event = incoming_event("realtime", call_id, sip.sip_headers, sip.event_id, int(time.time()))
+    return json.dumps(event).encode()
+
+
+async def deliver(
+    gateway: RunningGateway, body: bytes, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        return await http.post(
+            gateway.url("/webhooks/openai"),
+            content=body,
+            headers={"Content-Type": "application/json", **(headers or SIGNER.headers(body))},
+        )
+
+
+# -- policy only ----------------------------------------------------------------------------
+
+
+async def test_policy_call_is_accepted_with_the_pinned_session_and_hung_up_at_its_deadline(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    gateway = phone_gateway(gateway_factory, phone_stub, max_call_seconds=3)
+    call_id = await dial(phone_stub)
+    record = await rung_out(phone_stub, call_id)
+    assert record.sip is not None and record.sip.outcome == "accepted"
+    assert record.sip.session is not None
+    assert record.sip.session["instructions"] == INSTRUCTIONS
+    assert record.sip.session["model"] == "gpt-realtime"
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+        calls = await tenant_calls(http, gateway)
+        assert len(calls) == 1
+        call = calls[0]
+        assert call["transport"] == "sip" and call["status"] == "live"
+        assert call["phone"] == {"to": NUMBER, "from": CALLER}
+        assert call["id"].startswith("call_") and call["id"] != call_id
+        await until(lambda: stub_record(phone_stub, call_id).ended, "the call hung up")
+        assert stub_record(phone_stub, call_id).end_reason == "hangup"  # by the gateway
+        ended = (await http.get(f"/realtime_calls/{call['id']}", headers=gateway.auth())).json()
+        assert ended["status"] == "ended" and ended["ended_reason"] == "max_duration"
+        today = (await usage(http, gateway))["today"]
+        assert today["by_transport"]["sip"]["calls"] == 1
+        assert today["by_transport"]["sip"]["audio_seconds"] >= 3
+
+
+async def test_unknown_number_is_declined_603(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    gateway = phone_gateway(gateway_factory, phone_stub)
+    call_id = await dial(phone_stub, to=NOBODYS_NUMBER)
+    record = await rung_out(phone_stub, call_id)
+    assert record.sip is not None
+    assert (record.sip.outcome, record.sip.status_code) == ("rejected", 603)
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+        assert (await usage(http, gateway))["live_calls"] == 0
+
+
+async def test_cap_reached_rejects_the_next_call_busy_486(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    gateway = phone_gateway(gateway_factory, phone_stub, max_concurrent_calls=1)
+    first = await dial(phone_stub)
+    assert (await rung_out(phone_stub, first)).sip.outcome == "accepted"  # type: ignore[union-attr]
+    second = await dial(phone_stub, to=OTHER_NUMBER)
+    record = await rung_out(phone_stub, second)
+    assert record.sip is not None
+    assert (record.sip.outcome, record.sip.status_code) == ("rejected", 486)
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+        assert len(await tenant_calls(http, gateway)) == 1
+        metrics = (await http.get("/metrics", headers=gateway.metrics_auth())).text
+    assert 'gateway_phone_calls_total{outcome="busy_too_many_calls",tenant="acme"} 1.0' in metrics
+    assert 'gateway_phone_calls_total{outcome="accepted",tenant="acme"} 1.0' in metrics
+
+
+# -- the webhook's signature, timestamp and id ------------------------------------------------
+
+
+async def test_bad_stale_or_replayed_deliveries_get_401_and_make_no_call(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    gateway = phone_gateway(gateway_factory, phone_stub, deliver=False)
+    call_id = await dial(phone_stub)  # its own deliveries go nowhere: this test delivers
+    body = event_for(phone_stub, call_id)
+    other_signer, _ = WebhookSecret.generate()
+    stale = SIGNER.headers(body, timestamp=int(time.time()) - 301)
+    tampered = SIGNER.headers(body)
+    refused = [
+        other_signer.headers(body),  # signed with another secret
+        stale,
+        {k: v for k, v in SIGNER.headers(body).items() if k != "webhook-signature"},
+    ]
+    for headers in refused:
+        answer = await deliver(gateway, body, headers)
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["error_code"] == "unauthorized"
+    answer = await deliver(gateway, body.replace(b"+1555", b"+1556"), tampered)
+    assert answer.status_code == 401
+    assert outcome(phone_stub, call_id) == "ringing"  # nothing was done
+    good = SIGNER.headers(body)
+    assert (await deliver(gateway, body, good)).status_code == 200
+    assert (await rung_out(phone_stub, call_id)).sip.outcome == "accepted"  # type: ignore[union-attr]
+    replay = await deliver(gateway, body, good)
+    assert replay.status_code == 401
+    assert "already delivered" in replay.json()["message"]
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+        assert len(await tenant_calls(http, gateway)) == 1
+
+
+async def test_webhook_is_off_without_a_secret(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    gateway = gateway_factory(**wired_to(phone_stub))
+    body = b'{"type": "realtime.call.incoming"}'
+    answer = await deliver(gateway, body)
+    assert answer.status_code == 404
+
+
+# -- forwarded to the tenant's app ----------------------------------------------------------
+
+
+@dataclass
+class TenantApp:
+    """The tenant's webhook endpoint: verifies each forwarded event with the official `openai`
+    package and the tenant's secret, and keeps it for the test to answer."""
+
+    events: queue.Queue[Any] = field(default_factory=queue.Queue)
+    refused: list[str] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        client = OpenAI(api_key="sk-unused", base_url="http://127.0.0.1:9/v1")
+        try:
+            event = client.webhooks.unwrap(body, request.headers, secret=TENANT_SECRET)
+        except Exception as error:  # the test fails on any refusal
+            self.refused.append(repr(error))
+            return Response(status_code=400)
+        self.events.put(event)
+        return Response(status_code=200)
+
+    async def next(self, timeout: float = WAIT) -> Any:
+        try:
+            return await asyncio.to_thread(self.events.get, True, timeout)
+        except queue.Empty:
+            raise AssertionError(f"no forwarded event within {timeout} s") from None
+
+
+@contextlib.asynccontextmanager
+async def tenant_app() -> AsyncIterator[TenantApp]:
+    app = TenantApp()
+    starlette = Starlette(routes=[Route("/phone", app.handle, methods=["POST"])])
+    with serve_in_thread(starlette) as served:
+        app.url = served.base_url + "/phone"
+        yield app
+
+
+async def test_forwarded_call_is_answered_by_the_tenant_app_through_the_gateway(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    async with tenant_app() as app:
+        gateway = phone_gateway(
+            gateway_factory,
+            phone_stub,
+            phone_answer="forward",
+            phone_webhook_url=app.url,
+            phone_webhook_secret=TENANT_SECRET,
+            phone_answer_seconds=10,
+        )
+        call_id = await dial(phone_stub)
+        event = await app.next()
+        assert app.refused == []
+        assert event.type == "realtime.call.incoming"
+        assert event.data.call_id.startswith("call_") and event.data.call_id != call_id
+        sent = {header.name: header.value for header in event.data.sip_headers}
+        assert sent["From"].startswith(f"<sip:{CALLER}@")
+        assert outcome(phone_stub, call_id) == "ringing"  # the tenant decides
+        client = AsyncOpenAI(api_key=gateway.tenant_key, base_url=gateway.url("/v1"))
+        await client.realtime.calls.accept(
+            event.data.call_id,
+            type="realtime",
+            model="gpt-realtime",
+            instructions="Say anything you like.",
+            audio={"output": {"voice": "cedar"}},
+        )
+        record = await rung_out(phone_stub, call_id)
+        assert record.sip is not None and record.sip.outcome == "accepted"
+        assert record.sip.session is not None
+        assert record.sip.session["instructions"] == INSTRUCTIONS  # the policy's pin wins
+        assert record.sip.session["audio"]["output"]["voice"] == "cedar"
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+            calls = await tenant_calls(http, gateway)
+            assert [c["id"] for c in calls] == [event.data.call_id]
+            # Answered once: a second accept is refused, and so is another tenant's.
+            again = await http.post(
+                f"/v1/realtime/calls/{event.data.call_id}/accept",
+                json={"type": "realtime", "model": "gpt-realtime"},
+                headers=gateway.auth(),
+            )
+            assert again.status_code == 400
+            assert again.json()["error"]["code"] == "invalid_request"
+            theirs = await http.post(
+                f"/v1/realtime/calls/{event.data.call_id}/reject",
+                json={},
+                headers=gateway.auth(gateway.other_tenant_key),
+            )
+            assert theirs.status_code == 404
+
+
+async def test_forwarded_call_the_tenant_rejects(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    async with tenant_app() as app:
+        gateway = phone_gateway(
+            gateway_factory,
+            phone_stub,
+            phone_answer="forward",
+            phone_webhook_url=app.url,
+            phone_webhook_secret=TENANT_SECRET,
+        )
+        call_id = await dial(phone_stub)
+        event = await app.next()
+        client = AsyncOpenAI(api_key=gateway.tenant_key, base_url=gateway.url("/v1"))
+        await client.realtime.calls.reject(event.data.call_id, status_code=486)
+        record = await rung_out(phone_stub, call_id)
+        assert record.sip is not None
+        assert (record.sip.outcome, record.sip.status_code) == ("rejected", 486)
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+            assert (await usage(http, gateway))["live_calls"] == 0
+
+
+async def test_forwarded_call_nobody_answers_is_rejected_after_phone_answer_seconds(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    async with tenant_app() as app:
+        gateway = phone_gateway(
+            gateway_factory,
+            phone_stub,
+            phone_answer="forward",
+            phone_webhook_url=app.url,
+            phone_webhook_secret=TENANT_SECRET,
+            phone_answer_seconds=2,
+        )
+        call_id = await dial(phone_stub)
+        event = await app.next()
+        record = await rung_out(phone_stub, call_id)
+        assert record.sip is not None
+        assert (record.sip.outcome, record.sip.status_code) == ("rejected", 480)
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+            assert (await usage(http, gateway))["live_calls"] == 0
+            late = await http.post(
+                f"/v1/realtime/calls/{event.data.call_id}/accept",
+                json={"type": "realtime", "model": "gpt-realtime"},
+                headers=gateway.auth(),
+            )
+            assert late.status_code in (400, 404)
+
+
+async def test_a_duplicate_delivery_makes_one_call(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub, redis_url: str
+) -> None:
+    """The same event delivered twice at once under two webhook ids (OpenAI delivers at least
+    once), through two replicas sharing Redis: one admission, one event forwarded to the
+    tenant, one call when it accepts."""
+    async with tenant_app() as app:
+        forwarded = {
+            "phone_answer": "forward",
+            "phone_webhook_url": app.url,
+            "phone_webhook_secret": TENANT_SECRET,
+        }
+        first, second = (
+            phone_gateway(
+                gateway_factory, phone_stub, deliver=False, redis_url=redis_url, **forwarded
+            )
+            for _ in range(2)
+        )
+        call_id = await dial(phone_stub)
+        body = event_for(phone_stub, call_id)
+        answers = await asyncio.gather(
+            deliver(first, body, SIGNER.headers(body, webhook_id=new_webhook_id())),
+            deliver(second, body, SIGNER.headers(body, webhook_id=new_webhook_id())),
+        )
+        assert [a.status_code for a in answers] == [200, 200]
+        # Forwarding is done before the delivery is answered: a second one would be here.
+        assert app.events.qsize() == 1
+        event = await app.next()
+        client = AsyncOpenAI(api_key=second.tenant_key, base_url=second.url("/v1"))
+        await client.realtime.calls.accept(
+            event.data.call_id, type="realtime", model="gpt-realtime"
+        )
+        assert (await rung_out(phone_stub, call_id)).sip.outcome == "accepted"  # type: ignore[union-attr]
+        async with httpx.AsyncClient(base_url=first.base_url, timeout=WAIT) as http:
+            assert [c["id"] for c in await tenant_calls(http, first)] == [event.data.call_id]
+            assert (await usage(http, first))["live_calls"] == 1
