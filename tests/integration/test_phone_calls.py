@@ -438,3 +438,20 @@ async def test_a_duplicate_delivery_makes_one_call(
         async with httpx.AsyncClient(base_url=first.base_url, timeout=WAIT) as http:
             assert [c["id"] for c in await tenant_calls(http, first)] == [event.data.call_id]
             assert (await usage(http, first))["live_calls"] == 1
+
+
+async def test_budget_spent_rejects_the_next_call_busy_486(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    gateway = phone_gateway(gateway_factory, phone_stub, daily_audio_seconds=1)
+    first = await dial(phone_stub)
+    assert (await rung_out(phone_stub, first)).sip.outcome == "accepted"  # type: ignore[union-attr]
+    await until(lambda: stub_record(phone_stub, first).ended, "the budget hung the call up")
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+        assert (await usage(http, gateway))["audio_seconds_left"] == 0
+        second = await dial(phone_stub)
+        record = await rung_out(phone_stub, second)
+        assert record.sip is not None
+        assert (record.sip.outcome, record.sip.status_code) == ("rejected", 486)
+        metrics = (await http.get("/metrics", headers=gateway.metrics_auth())).text
+    assert 'gateway_phone_calls_total{outcome="busy_quota_exceeded",tenant="acme"} 1.0' in metrics

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from realtime_gateway.gateway.errors import InvalidRequest, NotFound, documented
 from realtime_gateway.gateway.phone.answer import DECLINE
+from realtime_gateway.gateway.phone.webhook import BadDelivery
 from realtime_gateway.gateway.routes.session import read_body
 from realtime_gateway.gateway.runtime import RuntimeDep, TenantDep
 
@@ -40,7 +41,11 @@ async def openai_webhook(request: Request, runtime: RuntimeDep) -> Response:
     if gate is None:
         raise NotFound("no such route")
     body = await read_body(request, MAX_WEBHOOK_BYTES, runtime.settings.body_timeout)
-    event = await gate.open(body, request.headers)
+    try:
+        event = await gate.open(body, request.headers)
+    except BadDelivery:
+        runtime.phone.metrics.record(None, "webhook_refused")
+        raise
     await runtime.phone.on_event(event)
     return Response(status_code=200)
 

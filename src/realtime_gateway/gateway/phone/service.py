@@ -67,7 +67,7 @@ class PhoneMetrics:
         self.calls = Counter(
             "gateway_phone_calls",
             "Incoming phone calls by tenant and outcome (accepted, forwarded, answered, "
-            "rejected, unanswered, busy_*, unknown_number, duplicate, failed_*)",
+            "rejected, unanswered, busy_*, unknown_number, duplicate, failed_*, webhook_refused)",
             ["tenant", "outcome"],
             registry=metrics.registry,
         )
