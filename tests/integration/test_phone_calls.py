@@ -12,9 +12,11 @@ import contextlib
 import json
 import queue
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +31,8 @@ from realtime_gateway.stub.records import CallRecord as StubRecord
 from realtime_gateway.stub.server import StubConfig, create_stub_app
 from realtime_gateway.stub.sip_dial import incoming_event
 from realtime_gateway.webhook_signing import WebhookSecret, new_webhook_id
-from tests.fixtures.gateway import TENANT, GatewayFactory, RunningGateway, wired_to
+from tests.fixtures.gateway import TENANT, TENANT_KEY, GatewayFactory, RunningGateway, wired_to
+from tests.fixtures.processes import gateway_process
 from tests.fixtures.servers import serve_in_thread
 from tests.fixtures.stub import STUB_WS, RunningStub
 
@@ -455,3 +458,52 @@ async def test_budget_spent_rejects_the_next_call_busy_486(
         assert (record.sip.outcome, record.sip.status_code) == ("rejected", 486)
         metrics = (await http.get("/metrics", headers=gateway.metrics_auth())).text
     assert 'gateway_phone_calls_total{outcome="busy_quota_exceeded",tenant="acme"} 1.0' in metrics
+
+
+async def test_a_phone_call_survives_its_replica_being_sigkilled(
+    phone_stub: RunningStub, redis_url: str, tmp_path: Path
+) -> None:
+    """Two `serve` processes on one Redis; the one that accepted the call is SIGKILLed once
+    the call's sideband is held. The other takes the sideband over and hangs the call up at
+    its deadline; the ledger counts the call once, as a sip call."""
+    max_seconds = 8  # longer than a sideband lease (5 s), so the takeover comes first
+    policy = {"phone_numbers": [NUMBER], "max_call_seconds": max_seconds}
+    env = {
+        "GATEWAY_API_KEYS": f"acme:{TENANT_KEY}",
+        "OPENAI_API_KEY": phone_stub.api_key,
+        "GATEWAY_PROVIDER_ENDPOINT": phone_stub.ga_endpoint,
+        "GATEWAY_ALLOWED_ENDPOINTS": phone_stub.ga_endpoint,
+        "GATEWAY_REDIS_URL": redis_url,
+        "GATEWAY_OPENAI_WEBHOOK_SECRET": SECRET,
+        "GATEWAY_TENANT_POLICIES": json.dumps({TENANT: policy}),
+    }
+    acme = {"Authorization": f"Bearer {TENANT_KEY}"}
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(
+            gateway_process(tmp_path, env, GATEWAY_AUDIT_LOG=str(tmp_path / "first.jsonl"))
+        )
+        second = stack.enter_context(
+            gateway_process(tmp_path, env, GATEWAY_AUDIT_LOG=str(tmp_path / "second.jsonl"))
+        )
+        assert phone_stub.state.webhooks is not None
+        phone_stub.state.webhooks.url = first.base_url + "/webhooks/openai"
+        call_id = await dial(phone_stub)
+        assert (await rung_out(phone_stub, call_id)).sip.outcome == "accepted"  # type: ignore[union-attr]
+        record = stub_record(phone_stub, call_id)
+        await until(lambda: record.sidebands_attached >= 1, "the sideband held")
+        assert first.process is not None
+        first.process.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(first.process.wait, WAIT)
+        await until(lambda: record.ended, "the call hung up", timeout=30)
+        async with httpx.AsyncClient(base_url=second.base_url, timeout=WAIT) as http:
+            today = (await http.get("/usage", headers=acme)).json()["today"]
+    assert record.sidebands_attached == 2  # the second replica took the sideband over
+    assert record.end_reason == "hangup"  # hung up by the gateway, not timed out at the stub
+    assert today["calls"] == 1 and today["by_transport"]["sip"]["calls"] == 1
+    assert max_seconds <= today["audio_seconds"] < max_seconds + 3
+    ends = [
+        line
+        for line in (tmp_path / "second.jsonl").read_text().splitlines()
+        if json.loads(line).get("event") == "call.ended"
+    ]
+    assert len(ends) == 1 and json.loads(ends[0])["transport"] == "sip"
