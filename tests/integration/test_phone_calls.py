@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from openai import AsyncOpenAI, OpenAI
+from openai import AsyncOpenAI, NotFoundError, OpenAI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -93,11 +93,11 @@ def phone_gateway(
     return gateway
 
 
-async def dial(stub: RunningStub, to: str = NUMBER) -> str:
+async def dial(stub: RunningStub, to: str = NUMBER, api: str = "realtime") -> str:
     async with httpx.AsyncClient(timeout=10) as http:
         answer = await http.post(
             stub.base_url + "/_stub/sip/dial",
-            json={"to": to, "from": CALLER, "speak": "Hello?"},
+            json={"to": to, "from": CALLER, "speak": "Hello?", "api": api},
             headers={"Authorization": f"Bearer {stub.api_key}"},
         )
     assert answer.status_code == 201, answer.text
@@ -507,3 +507,62 @@ async def test_a_phone_call_survives_its_replica_being_sigkilled(
         if json.loads(line).get("event") == "call.ended"
     ]
     assert len(ends) == 1 and json.loads(ends[0])["transport"] == "sip"
+
+
+# -- GPT-Live phone calls (`live.transport.incoming`) ----------------------------------------
+
+
+async def test_live_policy_call_is_accepted_as_a_live_session_and_hung_up_at_its_deadline(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    gateway = phone_gateway(gateway_factory, phone_stub, max_call_seconds=2)
+    session_id = await dial(phone_stub, api="live")
+    assert session_id.startswith("live_")
+    record = await rung_out(phone_stub, session_id)
+    assert record.sip is not None and record.sip.outcome == "accepted"
+    assert record.sip.session is not None
+    assert record.sip.session["type"] == "live" and record.sip.session["model"] == "gpt-live-1"
+    assert record.sip.session["instructions"] == INSTRUCTIONS
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+        [call] = await tenant_calls(http, gateway)
+        assert call["transport"] == "sip" and call["provider"] == "openai-live"
+        await until(lambda: stub_record(phone_stub, session_id).ended, "the call hung up")
+        ended = (await http.get(f"/realtime_calls/{call['id']}", headers=gateway.auth())).json()
+        assert ended["ended_reason"] == "max_duration"
+
+
+async def test_live_forwarded_call_is_answered_with_the_openai_package(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    async with tenant_app() as app:
+        gateway = phone_gateway(
+            gateway_factory,
+            phone_stub,
+            phone_answer="forward",
+            phone_webhook_url=app.url,
+            phone_webhook_secret=TENANT_SECRET,
+        )
+        first = await dial(phone_stub, api="live")
+        event = await app.next()
+        assert app.refused == []
+        assert event.type == "live.transport.incoming"
+        assert event.data.session_id.startswith("call_")
+        client = AsyncOpenAI(api_key=gateway.tenant_key, base_url=gateway.url("/v1"))
+        # The Realtime route does not answer a Live call (nor the other way round).
+        with pytest.raises(NotFoundError):
+            await client.realtime.calls.accept(
+                event.data.session_id, type="realtime", model="gpt-realtime"
+            )
+        await client.live.sessions.accept(
+            event.data.session_id, session={"type": "live", "model": "gpt-live-1"}
+        )
+        record = await rung_out(phone_stub, first)
+        assert record.sip is not None and record.sip.outcome == "accepted"
+        assert record.sip.session is not None
+        assert record.sip.session["instructions"] == INSTRUCTIONS
+        second = await dial(phone_stub, api="live")
+        event = await app.next()
+        await client.live.sessions.reject(event.data.session_id, status_code=486)
+        record = await rung_out(phone_stub, second)
+        assert record.sip is not None
+        assert (record.sip.outcome, record.sip.status_code) == ("rejected", 486)

@@ -187,6 +187,7 @@ def build_phone(
         endpoint=normalise_url(settings.provider_endpoint),
         model=settings.phone_model,
         voice=settings.phone_voice,
+        live_model=settings.phone_live_model,
         allowed_models=frozenset(settings.allowed_models),
         allowed_voices=frozenset(settings.allowed_voices),
         forward_timeout=settings.provider_timeout,

@@ -370,6 +370,13 @@ class Settings(BaseSettings):
         max_length=128,
         description="the model a phone call answered by policy is accepted with",
     )
+    phone_live_model: str = Field(
+        default="gpt-live-1",
+        min_length=1,
+        max_length=128,
+        description="the model a GPT-Live phone call (`live.transport.incoming`) answered by "
+        "policy is accepted with",
+    )
     phone_voice: str = Field(
         default="marin",
         min_length=1,

@@ -1,6 +1,8 @@
 """Answering a ringing phone call at the provider, with the provider key (through
 `providers/protocol.post_call`: no redirects, a total timeout, our own error messages):
-`POST .../realtime/calls/{id}/accept` with the session, or `.../reject` with a SIP status."""
+`POST .../realtime/calls/{id}/accept` with the GA session as the body, or for GPT-Live
+`POST .../live/sessions/{id}/accept` with `{session: {type: live, ...}}`; `.../reject` with a
+SIP status for both."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from urllib.parse import quote
 
 from realtime_gateway.gateway.calls.record import CallSpec
 from realtime_gateway.gateway.policy import TenantPolicy
+from realtime_gateway.gateway.providers.live import Live, live_session
 from realtime_gateway.gateway.providers.protocol import CallControl, post_call
 from realtime_gateway.gateway.providers.realtime import realtime_session
 from realtime_gateway.gateway.providers.registry import provider_named
@@ -21,8 +24,15 @@ DECLINE = 603
 UNAVAILABLE = 480
 
 
-def accept_session(spec: CallSpec, policy: TenantPolicy) -> dict[str, Any]:
-    """The session the call is accepted with: the spec's fields under the tenant's pins."""
+def is_live(spec: CallSpec) -> bool:
+    """A GPT-Live call (`live.transport.incoming`), not a Realtime one."""
+    return isinstance(provider_named(spec.provider), Live)
+
+
+def accept_body(spec: CallSpec, policy: TenantPolicy) -> dict[str, Any]:
+    """The accept body: the spec's session fields under the tenant's pins."""
+    if is_live(spec):
+        return {"session": {**live_session(spec, policy), "type": "live"}}
     return realtime_session(spec, policy)
 
 
@@ -42,7 +52,7 @@ async def accept(
 ) -> None:
     """Accept the call with the spec's session under the tenant's policy; `ProviderError`."""
     url = _url(spec, provider_call_id, "accept")
-    await _post(control, spec, url, accept_session(spec, policy))
+    await _post(control, spec, url, accept_body(spec, policy))
 
 
 async def reject(control: CallControl, spec: CallSpec, provider_call_id: str, status: int) -> None:

@@ -21,11 +21,12 @@ USER_AGENT = "realtime-gateway-webhooks/1"
 
 
 def forwarded_event(event: dict[str, Any], call_id: str) -> dict[str, Any]:
-    """The event as the tenant sees it: `data.call_id` is the gateway's call id."""
+    """The event as the tenant sees it: `data.call_id` (Live: `data.session_id`) is the
+    gateway's call id; the provider's never leaves the gateway."""
     shown = copy.deepcopy(event)
     data = shown.get("data")
     if isinstance(data, dict):
-        data["call_id"] = call_id
+        data["session_id" if "session_id" in data else "call_id"] = call_id
     return shown
 
 

@@ -82,6 +82,13 @@ async def accept_call(
     return Response(status_code=200)
 
 
+def sip_status(body: dict[str, Any], default: int | None) -> int:
+    status = body.get("status_code", default)
+    if isinstance(status, bool) or not isinstance(status, int) or not 300 <= status <= 699:
+        raise InvalidRequest("status_code must be a SIP status from 300 to 699")
+    return status
+
+
 @router.post(
     "/v1/realtime/calls/{call_id}/reject",
     summary="Reject a phone call forwarded to the tenant (`status_code`, a SIP status)",
@@ -91,8 +98,33 @@ async def reject_call(
     call_id: str, request: Request, tenant: TenantDep, runtime: RuntimeDep
 ) -> Response:
     body = await json_object(request, runtime)
-    status = body.get("status_code", DECLINE)
-    if isinstance(status, bool) or not isinstance(status, int) or not 300 <= status <= 699:
-        raise InvalidRequest("status_code must be a SIP status from 300 to 699")
-    await runtime.phone.reject(tenant.name, call_id, status)
+    await runtime.phone.reject(tenant.name, call_id, sip_status(body, DECLINE))
+    return Response(status_code=200)
+
+
+@router.post(
+    "/v1/live/sessions/{call_id}/accept",
+    summary="Accept a GPT-Live phone call forwarded to the tenant (`{session}`)",
+    responses=ANSWER_ERRORS,
+)
+async def accept_live(
+    call_id: str, request: Request, tenant: TenantDep, runtime: RuntimeDep
+) -> Response:
+    session = (await json_object(request, runtime)).get("session")
+    if not isinstance(session, dict):
+        raise InvalidRequest("session must be an object")
+    await runtime.phone.accept(tenant.name, call_id, session, live=True)
+    return Response(status_code=200)
+
+
+@router.post(
+    "/v1/live/sessions/{call_id}/reject",
+    summary="Reject a GPT-Live phone call forwarded to the tenant (`status_code` required)",
+    responses=ANSWER_ERRORS,
+)
+async def reject_live(
+    call_id: str, request: Request, tenant: TenantDep, runtime: RuntimeDep
+) -> Response:
+    body = await json_object(request, runtime)
+    await runtime.phone.reject(tenant.name, call_id, sip_status(body, None), live=True)
     return Response(status_code=200)

@@ -1,9 +1,10 @@
 """What becomes of an incoming phone call, and of a forwarded one the tenant answers.
 
-    incoming(event)      `realtime.call.incoming`, verified: the tenant by the `To` number (603
-                         for none), once per provider call, under the tenant's rate limit, cap
-                         and budget (486 when refused); then accepted with the tenant's pinned
-                         session (`policy`) or forwarded to the tenant's webhook (`forward`)
+    on_event(event)      `realtime.call.incoming` (or `live.transport.incoming`), verified:
+                         the tenant by the `To` number (603 for none), once per provider
+                         call, under the tenant's rate limit, cap and budget (486 when
+                         refused); then accepted with the tenant's pinned session (`policy`)
+                         or forwarded to the tenant's webhook (`forward`)
     accept / reject      the tenant's answer to a forwarded call, within `phone_answer_seconds`
     unanswered(record)   the reaper found a phone admission past its window: reject it
 
@@ -28,6 +29,7 @@ from realtime_gateway.gateway.errors import (
     GatewayError,
     InvalidRequest,
     LimiterUnavailable,
+    NotFound,
     ProviderError,
     QuotaExceeded,
     TooManyCalls,
@@ -45,6 +47,7 @@ log = logging.getLogger("realtime_gateway.gateway.phone")
 audit_log = logging.getLogger(AUDIT_LOGGER)
 
 INCOMING = "realtime.call.incoming"
+LIVE_INCOMING = "live.transport.incoming"
 # A provider call is acted on once, however often (and through whichever replica) its event
 # arrives; remembered as long as an ended call stays readable.
 ONCE_MS = KEEP_ENDED_MS
@@ -56,6 +59,7 @@ class PhoneConfig:
     endpoint: str  # the provider endpoint (normalised) phone calls are answered through
     model: str  # a policy-answered call's model and voice
     voice: str
+    live_model: str  # a `live.transport.incoming` call's model
     allowed_models: frozenset[str]
     allowed_voices: frozenset[str]
     forward_timeout: float  # seconds the tenant's webhook may take to answer the delivery
@@ -98,19 +102,23 @@ class Phone:
         self.metrics = metrics
         self.config = config
 
-    def _spec(self, meta: dict[str, str]) -> CallSpec:
-        spec = self.calls.spec_for(self.config.endpoint, self.config.model, self.config.voice)
+    def _spec(self, live: bool, meta: dict[str, str]) -> CallSpec:
+        model = self.config.live_model if live else self.config.model
+        spec = self.calls.spec_for(self.config.endpoint, model, self.config.voice)
         return replace(spec, meta=meta)
 
     # -- OpenAI's webhook -------------------------------------------------------------------
 
     async def on_event(self, event: dict[str, Any]) -> str:
         """Act on a verified event; the outcome (also for events that are not ours to act on)."""
-        if event.get("type") != INCOMING:
+        if event.get("type") not in (INCOMING, LIVE_INCOMING):
             return "ignored"
+        live = event.get("type") == LIVE_INCOMING
         data = event.get("data")
         data = data if isinstance(data, dict) else {}
-        provider_call_id = data.get("call_id")
+        if live and data.get("type", "sip") != "sip":
+            return "ignored"
+        provider_call_id = data.get("session_id" if live else "call_id")
         if not isinstance(provider_call_id, str) or not is_plain_id(provider_call_id):
             log.warning("phone: an incoming call event without a usable call id")
             return "ignored"
@@ -120,7 +128,7 @@ class Phone:
         caller = number_of(header_value(headers, "From")) or ""
         tenant = tenant_for_number(self.calls.policies, to)
         meta = {"to": to or "", "from": caller[:MAX_PHONE_META_CHARS]}
-        spec = self._spec(meta)
+        spec = self._spec(live, meta)
         if tenant is None:
             await self._reject_quietly(spec, provider_call_id, answer.DECLINE)
             self.metrics.record(None, "unknown_number", sip_status=answer.DECLINE)
@@ -214,10 +222,13 @@ class Phone:
 
     # -- the tenant's answer to a forwarded call --------------------------------------------
 
-    async def _ringing(self, tenant: str, call_id: str) -> Admission:
+    async def _ringing(self, tenant: str, call_id: str, live: bool) -> Admission:
         """The tenant's forwarded call that still waits for its answer, claimed for this one
-        answer; 404 for a call that is not the tenant's, 400 for one already answered."""
+        answer; 404 for a call that is not the tenant's (or not of this API: Realtime or
+        Live), 400 for one already answered."""
         record = await self.calls.find(tenant, call_id)
+        if record.transport == "sip" and answer.is_live(record.spec) != live:
+            raise NotFound("no such call")
         store = await self.calls.store_of(record)
         if record.transport != "sip" or record.state != "admitted":
             raise InvalidRequest(f"call {call_id} is not ringing")
@@ -231,8 +242,9 @@ class Phone:
     def session_spec(self, record: CallRecord, session: dict[str, Any]) -> CallSpec:
         """The tenant's accept body as the call's spec: its model and voice if allowed, its
         other fields kept (the policy's pins go over them when the session is built)."""
-        if session.get("type", "realtime") != "realtime":
-            raise InvalidRequest("the session type must be realtime")
+        kind = "live" if answer.is_live(record.spec) else "realtime"
+        if session.get("type", kind) != kind:
+            raise InvalidRequest(f"the session type must be {kind}")
         model = session.get("model") or record.spec.model
         voice = ga_session_voice(session) or record.spec.voice
         if not isinstance(model, str) or (
@@ -244,8 +256,10 @@ class Phone:
         fields = {k: v for k, v in session.items() if k not in ("type", "model")}
         return replace(record.spec, model=model, voice=voice, session=fields)
 
-    async def accept(self, tenant: str, call_id: str, session: dict[str, Any]) -> CallRecord:
-        admission = await self._ringing(tenant, call_id)
+    async def accept(
+        self, tenant: str, call_id: str, session: dict[str, Any], *, live: bool = False
+    ) -> CallRecord:
+        admission = await self._ringing(tenant, call_id, live)
         record = admission.record
         spec = self.session_spec(record, session)
         policy = self.calls.policies.for_tenant(tenant)
@@ -256,14 +270,14 @@ class Phone:
             await self._reject_quietly(spec, record.provider_call_id, answer.UNAVAILABLE)
             self.metrics.record(tenant, "failed_provider", call_id=call_id)
             raise
-        live = await self.calls.go_live(
+        answered = await self.calls.go_live(
             replace(admission, record=replace(record, spec=spec)), record.provider_call_id
         )
         self.metrics.record(tenant, "answered", call_id=call_id)
-        return live
+        return answered
 
-    async def reject(self, tenant: str, call_id: str, status: int) -> None:
-        admission = await self._ringing(tenant, call_id)
+    async def reject(self, tenant: str, call_id: str, status: int, *, live: bool = False) -> None:
+        admission = await self._ringing(tenant, call_id, live)
         record = admission.record
         try:
             await answer.reject(self.calls.control, record.spec, record.provider_call_id, status)
