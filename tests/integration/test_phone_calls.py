@@ -11,10 +11,9 @@ import asyncio
 import contextlib
 import json
 import queue
-import secrets
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,108 +26,29 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from realtime_gateway.stub.records import CallRecord as StubRecord
-from realtime_gateway.stub.server import StubConfig, create_stub_app
 from realtime_gateway.stub.sip_dial import incoming_event
 from realtime_gateway.webhook_signing import WebhookSecret, new_webhook_id
 from tests.fixtures.gateway import TENANT, TENANT_KEY, GatewayFactory, RunningGateway, wired_to
+from tests.fixtures.phone import (
+    CALLER,
+    INSTRUCTIONS,
+    NOBODYS_NUMBER,
+    NUMBER,
+    OTHER_NUMBER,
+    SECRET,
+    SIGNER,
+    TENANT_SECRET,
+    WAIT,
+    dial,
+    outcome,
+    phone_gateway,
+    rung_out,
+    stub_record,
+    until,
+)
 from tests.fixtures.processes import gateway_process
 from tests.fixtures.servers import serve_in_thread
-from tests.fixtures.stub import STUB_WS, RunningStub
-
-SIGNER, SECRET = WebhookSecret.generate()  # OpenAI's project webhook secret
-TENANT_SIGNER, TENANT_SECRET = WebhookSecret.generate()  # the tenant's own
-NUMBER = "+15551230001"
-OTHER_NUMBER = "+15551230002"
-NOBODYS_NUMBER = "+15550009999"
-CALLER = "+15559870002"
-INSTRUCTIONS = "You answer the phone for Acme. Be brief."
-NOWHERE = "http://127.0.0.1:9/nothing-listens"  # where the stub's own deliveries fail
-WAIT = 20.0
-
-
-@pytest.fixture
-def phone_stub() -> Iterator[RunningStub]:
-    """A stub whose webhooks are signed with SECRET; its URL is set once the gateway runs."""
-    api_key = "sk-stub-phone-" + secrets.token_hex(8)
-    config = StubConfig(
-        api_key=api_key,
-        max_call_seconds=30.0,
-        use_espeak=False,
-        webhook_url=NOWHERE,
-        webhook_secret=SECRET,
-        webhook_retry_delays=(0.2, 0.2),
-        webhook_timeout=5.0,
-        sip_ring_seconds=30.0,
-        sip_caller_delay=0.5,
-    )
-    app = create_stub_app(config)
-    with serve_in_thread(app, ws=STUB_WS) as served:
-        yield RunningStub(base_url=served.base_url, api_key=api_key, state=app.state.stub)
-
-
-def phone_gateway(
-    gateway_factory: GatewayFactory,
-    stub: RunningStub,
-    *,
-    deliver: bool = True,
-    redis_url: str | None = None,
-    **policy: Any,
-) -> RunningGateway:
-    """A gateway answering the stub's phone calls for tenant acme (NUMBER, OTHER_NUMBER)."""
-    acme = {"phone_numbers": [NUMBER, OTHER_NUMBER], "instructions": INSTRUCTIONS, **policy}
-    extra: dict[str, Any] = {"redis_url": redis_url} if redis_url else {}
-    gateway = gateway_factory(
-        **wired_to(
-            stub,
-            openai_webhook_secret=SECRET,
-            tenant_policies={TENANT: acme},
-            rate_limit="1000/minute",
-            **extra,
-        )
-    )
-    if deliver:
-        assert stub.state.webhooks is not None
-        stub.state.webhooks.url = gateway.url("/webhooks/openai")
-    return gateway
-
-
-async def dial(stub: RunningStub, to: str = NUMBER, api: str = "realtime") -> str:
-    async with httpx.AsyncClient(timeout=10) as http:
-        answer = await http.post(
-            stub.base_url + "/_stub/sip/dial",
-            json={"to": to, "from": CALLER, "speak": "Hello?", "api": api},
-            headers={"Authorization": f"Bearer {stub.api_key}"},
-        )
-    assert answer.status_code == 201, answer.text
-    call_id: str = answer.json()["call_id"]
-    return call_id
-
-
-def stub_record(stub: RunningStub, call_id: str) -> StubRecord:
-    record = stub.state.record(call_id)
-    assert record is not None and record.sip is not None
-    return record
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.05)
-
-
-def outcome(stub: RunningStub, call_id: str) -> str:
-    sip = stub_record(stub, call_id).sip
-    assert sip is not None
-    return sip.outcome
-
-
-async def rung_out(stub: RunningStub, call_id: str) -> StubRecord:
-    """The call once it stopped ringing (answered one way or another)."""
-    await until(lambda: outcome(stub, call_id) != "ringing", f"{call_id} answered")
-    return stub_record(stub, call_id)
+from tests.fixtures.stub import RunningStub
 
 
 async def tenant_calls(http: httpx.AsyncClient, gateway: RunningGateway) -> list[dict[str, Any]]:
