@@ -5,6 +5,7 @@
 import { ENDED_REASONS } from "./leash.js";
 
 const POLL_MS = 2000;
+const READ_TIMEOUT_MS = 3000;
 const KEEP_ENDED = 8;
 
 function secondsLeft(call) {
@@ -26,30 +27,43 @@ function cell(row, text, title) {
 }
 
 export class CallsPanel {
-  constructor(body, note, getKey) {
+  // `paused()`: true while the page has a call of its own going; the list waits, so its reads
+  // never compete with that call's (a hang-up asked again while the gateway answers 503).
+  constructor(body, note, getKey, paused = () => false) {
     this.body = body;
     this.note = note;
     this.getKey = getKey;
+    this.paused = paused;
     this.calls = new Map(); // id -> the call's last view
     this.timer = null;
   }
 
+  // One read at a time, the next POLL_MS after the last one settled: a slow gateway (Redis
+  // away) never piles the page's connections up behind the list.
   start() {
     if (this.timer !== null) return;
-    this.timer = setInterval(() => this.tick(), POLL_MS);
-    this.tick();
+    const loop = async () => {
+      try {
+        await this.tick();
+      } finally {
+        this.timer = setTimeout(loop, POLL_MS);
+      }
+    };
+    this.timer = setTimeout(loop, 0);
   }
 
   async read(path, key) {
     const answer = await fetch(path, {
       headers: { Authorization: `Bearer ${key}` },
       cache: "no-store",
+      signal: AbortSignal.timeout(READ_TIMEOUT_MS),
     });
     if (!answer.ok) throw new Error(`${path} answered ${answer.status}`);
     return answer.json();
   }
 
   async tick() {
+    if (this.paused()) return;
     const key = this.getKey();
     if (!key) {
       this.note.textContent = "Fill in the Gateway key to see the tenant's calls.";
