@@ -244,6 +244,16 @@ async def test_forwarded_call_is_answered_by_the_tenant_app_through_the_gateway(
         sent = {header.name: header.value for header in event.data.sip_headers}
         assert sent["From"].startswith(f"<sip:{CALLER}@")
         assert outcome(phone_stub, call_id) == "ringing"  # the tenant decides
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+            # A refused body does not use the answer up: the app may answer again.
+            wrong = await http.post(
+                f"/v1/realtime/calls/{event.data.call_id}/accept",
+                json={"type": "live", "model": "gpt-live-1"},
+                headers=gateway.auth(),
+            )
+            assert wrong.status_code == 400, wrong.text
+            assert wrong.json()["error"]["code"] == "invalid_request"
+        assert outcome(phone_stub, call_id) == "ringing"
         client = AsyncOpenAI(api_key=gateway.tenant_key, base_url=gateway.url("/v1"))
         await client.realtime.calls.accept(
             event.data.call_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 
@@ -66,9 +67,23 @@ def check_serving(settings: Settings) -> None:
 def check_phone(settings: Settings) -> None:
     """A webhook secret that is not `whsec_` + base64, or a number two tenants claim."""
     webhook_secret(settings)
-    shared = shared_numbers(policies_from(settings))
+    policies = policies_from(settings)
+    shared = shared_numbers(policies)
     if shared:
         raise ConfigError(f"phone number {shared[0]} is in more than one tenant's phone_numbers")
+    for tenant, policy in sorted(policies.tenants.items()):
+        if policy.phone_answer != "forward":
+            continue
+        parts = urlsplit(policy.phone_webhook_url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"tenant {tenant!r} forwards its phone calls: its phone_webhook_url must be an "
+                "absolute http(s) URL"
+            )
+        try:
+            WebhookSecret(policy.phone_webhook_secret or "")
+        except WebhookSecretError as error:
+            raise ConfigError(f"tenant {tenant!r}: phone_webhook_secret: {error.reason}") from None
 
 
 def webhook_secret(settings: Settings) -> WebhookSecret | None:

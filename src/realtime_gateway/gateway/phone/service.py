@@ -223,9 +223,9 @@ class Phone:
     # -- the tenant's answer to a forwarded call --------------------------------------------
 
     async def _ringing(self, tenant: str, call_id: str, live: bool) -> Admission:
-        """The tenant's forwarded call that still waits for its answer, claimed for this one
-        answer; 404 for a call that is not the tenant's (or not of this API: Realtime or
-        Live), 400 for one already answered."""
+        """The tenant's forwarded call that still waits for its answer; 404 for a call that is
+        not the tenant's (or not of this API: Realtime or Live), 400 for one that is not
+        ringing, past its answer time, or answered by the gateway's policy."""
         record = await self.calls.find(tenant, call_id)
         if record.transport == "sip" and answer.is_live(record.spec) != live:
             raise NotFound("no such call")
@@ -233,11 +233,17 @@ class Phone:
         if record.transport != "sip" or record.state != "admitted":
             raise InvalidRequest(f"call {call_id} is not ringing")
         policy = self.calls.policies.for_tenant(tenant)
+        if policy.phone_answer != "forward":
+            raise InvalidRequest(f"call {call_id} is answered by the tenant's policy")
         if await store.now_ms() >= record.started_ms + policy.phone_answer_seconds * 1000:
             raise InvalidRequest(f"call {call_id} is not ringing (its answer time passed)")
-        if not await store.remember(tenant, "answer:" + call_id, ONCE_MS):
-            raise InvalidRequest(f"call {call_id} was already answered")
         return Admission(record, store)
+
+    async def _claim(self, admission: Admission) -> None:
+        """This request answers the call; any other answer after it is refused (400)."""
+        record = admission.record
+        if not await admission.store.remember(record.tenant, "answer:" + record.call_id, ONCE_MS):
+            raise InvalidRequest(f"call {record.call_id} was already answered")
 
     def session_spec(self, record: CallRecord, session: dict[str, Any]) -> CallSpec:
         """The tenant's accept body as the call's spec: its model and voice if allowed, its
@@ -262,6 +268,7 @@ class Phone:
         admission = await self._ringing(tenant, call_id, live)
         record = admission.record
         spec = self.session_spec(record, session)
+        await self._claim(admission)
         policy = self.calls.policies.for_tenant(tenant)
         try:
             await answer.accept(self.calls.control, spec, policy, record.provider_call_id)
@@ -278,6 +285,7 @@ class Phone:
 
     async def reject(self, tenant: str, call_id: str, status: int, *, live: bool = False) -> None:
         admission = await self._ringing(tenant, call_id, live)
+        await self._claim(admission)
         record = admission.record
         try:
             await answer.reject(self.calls.control, record.spec, record.provider_call_id, status)
