@@ -4,7 +4,9 @@ Sections: mint (overhead and saturation), limiter, audio (time to first audio in
 memory (gateway RSS), headers (RSS and mint latency under a header attack), workers (mints/s with
 1 and 2 worker processes on Redis), brokered (brokered against direct mode: mints/s, first
 audio), leash (what the leash adds to a call's creation; the reaper's hang-up delay), offers
-(issue 26's multipart bodies against a brokered gateway, and /healthz beside them). Prints one
+(issue 26's multipart bodies against a brokered gateway, and /healthz beside them), v1 (what
+`/v1/realtime/calls` adds over the stub's own calls endpoint), idle (the Redis commands a second
+of a quiet fleet: 2 replicas x 2 workers, 200 tenants, 1,000 live calls). Prints one
 `name=value [target ok|MISSED]` line per figure as it is measured, then a table of figures
 against targets. Benchmarks print; they never fail (exit 0).
 `--variant` serves the gateway with candidate hot-path changes (bench/variants.py);
@@ -37,6 +39,8 @@ SECTIONS = (
     "brokered",
     "leash",
     "offers",
+    "v1",
+    "idle",
 )
 
 
@@ -133,6 +137,15 @@ def main(argv: list[str] | None = None) -> int:
 
             offers_plan = OfferAttackPlan.quick() if args.quick else OfferAttackPlan()
             run_offer_attack(stack, report, offers_plan)
+        if "v1" in sections:
+            from bench.v1_calls import V1Plan, run_v1_calls
+
+            run_v1_calls(stack, report, V1Plan(calls=15) if args.quick else V1Plan())
+        if "idle" in sections:
+            from bench.idle import IdlePlan, run_idle
+
+            idle_quick = IdlePlan(calls=300, settle=3.0, window=5.0)
+            run_idle(report, idle_quick if args.quick else IdlePlan(), stack.workdir)
     except Exception as error:  # a benchmark reports what it could, never a traceback wall
         print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         print(stack.logs_tail(), file=sys.stderr, flush=True)

@@ -42,6 +42,9 @@ FIGURES = [
     "offer_attack_parens_20000_p50_ms",
     "offer_attack_empty_parts_7000_p50_ms",
     "offer_attack_healthz_p99_ms",
+    "v1_calls_v1_token_added_ms_p50",
+    "v1_calls_v1_tenant_added_ms_p99",
+    "idle_redis_commands_per_s",
 ]
 
 

@@ -2,8 +2,9 @@
 with debootstrap, the core install from uv.lock), and the container mints through the stub
 with its limiter on a real redis-server beside it.
 
-Selected with `-m container` (scripts/test leaves it out): it needs root and Debian's podman,
-runc and debootstrap, and takes about 70 s from nothing, 20 s with the base image built."""
+It needs root and Debian's podman, runc and debootstrap (`scripts/setup test` installs them),
+and takes about 70 s from nothing, 20 s with the base image built; `-m 'not container'` leaves
+it out of a run."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ PODMAN = ["podman", "--runtime", "runc"]
 # The limits the sandbox lets a container set (podman's defaults are above them).
 RUN_OPTIONS = ["--network", "host", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"]
 
-pytestmark = pytest.mark.container
+# The image is built in the test's setup: debootstrap and the install from uv.lock take a
+# minute on a quiet machine, several on a loaded one.
+pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,13 @@ CASES_PER_MODE = int(os.environ.get("RTG_FUZZ_CASES", "150"))
 ERROR_CODES = {
     400: {"invalid_request"},
     401: {"unauthorized"},
+    403: {"transfer_not_allowed"},
     404: {"not_found"},
     405: {"method_not_allowed"},
     413: {"payload_too_large"},
-    429: {"rate_limited"},
+    429: {"rate_limited", "too_many_calls", "quota_exceeded"},
     500: {"provider_error"},
-    503: {"limiter_unavailable", "not_ready"},
+    503: {"limiter_unavailable", "not_ready", "calls_unavailable"},
 }
 ANY_ROUTE = {404, 405, 413}  # "the usual", on any route (DESIGN section 2)
 
@@ -49,11 +50,17 @@ def check_answer(case: Any, response: Any) -> None:
     assert status in documented | ANY_ROUTE, f"undocumented status: {where}"
     if status >= 400:
         body = response.json()
-        assert set(body) == {"error_code", "message"}, f"not the error body: {where}"
-        assert body["error_code"] in ERROR_CODES[status], where
-        assert isinstance(body["message"], str) and body["message"], where
-        if status >= 500 and body["error_code"] == "provider_error":
-            assert body["message"].startswith("OpenAI "), where
+        if case.path.startswith("/v1/"):  # OpenAI's shape, our code as `code`
+            assert set(body) == {"error"}, f"not OpenAI's error body: {where}"
+            assert set(body["error"]) == {"message", "type", "code", "param"}, where
+            code, message = body["error"]["code"], body["error"]["message"]
+        else:
+            assert set(body) == {"error_code", "message"}, f"not the error body: {where}"
+            code, message = body["error_code"], body["message"]
+        assert code in ERROR_CODES[status], where
+        assert isinstance(message, str) and message, where
+        if status >= 500 and code == "provider_error":
+            assert message.startswith("OpenAI "), where
         if status == 401:
             assert header(response, "WWW-Authenticate") == "Bearer"
     elif case.path == "/realtime_session":

@@ -5,6 +5,7 @@ connections."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -243,3 +244,34 @@ def test_several_workers_are_refused_off_linux() -> None:
     assert unsupported_platform("linux") is None
     refusal = unsupported_platform("darwin")
     assert refusal is not None and refusal.startswith("--workers needs Linux")
+
+
+def reaper_lock_holders(workers: list[int]) -> list[int]:
+    """The workers holding the replica's reaper lock file open (the elected one keeps it)."""
+    holders = []
+    for pid in workers:
+        with contextlib.suppress(FileNotFoundError):
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+            if any(link.endswith("/reaper.lock") for link in links):
+                holders.append(pid)
+    return holders
+
+
+async def test_one_reaper_per_replica_and_another_worker_takes_over(
+    redis_url: str, tmp_path: Path
+) -> None:
+    with gated_provider() as provider:
+        provider.gate.set()
+        env = workers_env(provider, redis_url, workers=2, rate="100/minute")
+        with gateway_process(tmp_path, env) as gateway:
+            await asyncio.sleep(CRASH_LOOP_SECONDS)  # past a crash loop's window
+            await until(lambda: len(reaper_lock_holders(worker_pids(gateway.pid))) == 1, "a reaper")
+            [elected] = reaper_lock_holders(worker_pids(gateway.pid))
+            os.kill(elected, signal.SIGKILL)
+            await until(
+                lambda: (
+                    len(holders := reaper_lock_holders(worker_pids(gateway.pid))) == 1
+                    and holders[0] != elected
+                ),
+                "another worker's reaper",
+            )

@@ -1,7 +1,7 @@
 """OpenAI's browser SDK, `@openai/agents-realtime`, for the browser tests: its prebuilt UMD bundle
-(global `OpenAIAgentsRealtime`), fetched once from the npm registry with `npm pack` and cached
-under `.cache/` in the repository (git-ignored). The package is MIT-licensed (Copyright (c) 2025
-OpenAI); its LICENSE is kept next to the cached bundle.
+(global `OpenAIAgentsRealtime`), fetched once from the npm registry (`tests/fixtures/npm.py`)
+and cached under `.cache/` in the repository (git-ignored). The package is MIT-licensed
+(Copyright (c) 2025 OpenAI); its LICENSE is kept next to the cached bundle.
 
 When the bundle is not cached and npm cannot fetch it, the test fails (it never skips): the SDK's
 fidelity is what the test is for. The tarball is checked against the registry's published
@@ -11,13 +11,13 @@ is used: a tampered registry answer or cache never reaches the browser.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
+
+from tests.fixtures.npm import npm_tarball
 
 SDK_PACKAGE = "@openai/agents-realtime"
 SDK_VERSION = "0.20.0"
@@ -30,7 +30,6 @@ TARBALL_INTEGRITY = (
 )
 BUNDLE_SHA256 = "d6a56973e9ec59a69d2254739f31c8b36bf8c3b3bc346f111956d67aa81c35be"
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / f"agents-realtime-{SDK_VERSION}"
-NPM_TIMEOUT = 180
 
 
 def agents_sdk_bundle() -> Path:
@@ -39,30 +38,11 @@ def agents_sdk_bundle() -> Path:
     if bundle.is_file():
         check_bundle(bundle)
         return bundle
-    npm = shutil.which("npm")
-    if npm is None:
-        raise AssertionError("npm is not installed: cannot fetch the official browser SDK")
+    tarball = npm_tarball(SDK_PACKAGE, SDK_VERSION, TARBALL_INTEGRITY)
     with tempfile.TemporaryDirectory() as scratch:
-        try:
-            packed = subprocess.run(
-                [npm, "pack", f"{SDK_PACKAGE}@{SDK_VERSION}", "--pack-destination", scratch],
-                capture_output=True,
-                text=True,
-                timeout=NPM_TIMEOUT,
-                cwd=scratch,
-            )
-        except subprocess.TimeoutExpired as error:
-            raise AssertionError(f"npm pack took over {NPM_TIMEOUT} s") from error
-        tarballs = list(Path(scratch).glob("*.tgz"))
-        if packed.returncode != 0 or not tarballs:
-            raise AssertionError(
-                f"npm could not fetch {SDK_PACKAGE}@{SDK_VERSION} "
-                f"(exit {packed.returncode}): {packed.stderr.strip()[-500:]}"
-            )
-        check_tarball(tarballs[0])
         staging = Path(scratch) / "staging"
         staging.mkdir()
-        with tarfile.open(tarballs[0]) as archive:
+        with tarfile.open(tarball) as archive:
             for member, name in ((BUNDLE_MEMBER, bundle.name), (LICENSE_MEMBER, "LICENSE")):
                 source = archive.extractfile(member)
                 if source is None:
@@ -74,15 +54,6 @@ def agents_sdk_bundle() -> Path:
         shutil.rmtree(CACHE, ignore_errors=True)
         shutil.move(str(staging), str(CACHE))
     return bundle
-
-
-def check_tarball(tarball: Path) -> None:
-    """The tarball npm fetched is the one the registry published for this version."""
-    digest = base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
-    if f"sha512-{digest}" != TARBALL_INTEGRITY:
-        raise AssertionError(
-            f"{SDK_PACKAGE}@{SDK_VERSION}: the tarball's SHA-512 is not the pinned integrity"
-        )
 
 
 def check_bundle(bundle: Path) -> None:

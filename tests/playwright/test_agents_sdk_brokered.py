@@ -105,3 +105,52 @@ async def test_official_sdk_connects_through_a_brokered_gateway(
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_official_sdk_on_the_v1_surface_without_use_insecure_api_key(
+    operator: OperatorPage, gateway_factory: GatewayFactory, stub: Any, brokered_sdk_page: str
+) -> None:
+    """The SDK as an OpenAI app uses it, but for `baseUrl`: the key minted by the app's server
+    at `/v1/realtime/client_secrets`, the offer posted to `/v1/realtime/calls`; speech,
+    `sendMessage`, `interrupt`, `close`, and the call's end recorded by the gateway."""
+    parts = urlsplit(brokered_sdk_page)
+    gateway = gateway_factory(**wired_to(stub, cors_origins=[f"{parts.scheme}://{parts.netloc}"]))
+    async with httpx.AsyncClient(timeout=10) as http:
+        minted = await http.post(
+            gateway.url("/v1/realtime/client_secrets"),
+            json={"session": {"type": "realtime", "model": "gpt-realtime"}},
+            headers=gateway.auth(),
+        )
+    assert minted.status_code == 200, minted.text
+    key = minted.json()["value"]
+    assert key.startswith("ek_")
+
+    page = operator.page
+    await page.goto(brokered_sdk_page)
+    call_id = await page.evaluate(
+        "([url, key]) => window.startSdk(url, key)", [gateway.url("/v1/realtime/calls"), key]
+    )
+    assert call_id is not None and call_id.startswith("call_"), "the gateway's id, from Location"
+    [record] = stub.state.calls
+    assert record.connected and stub.state.mint_count == 0
+
+    await page.evaluate("window.session.sendMessage('hello')")
+    await eventually(operator, lambda: page.evaluate(f"window.peak > {HEARD_PEAK}"), "speech")
+    await page.evaluate("window.session.interrupt()")
+    await eventually(
+        operator,
+        lambda: _async("response.cancel" in record.client_events),
+        "the SDK's cancel",
+    )
+    log = await page.evaluate("window.sdkLog")
+    assert not [line for line in log if line.startswith("error")], log
+
+    await page.evaluate("window.session.close()")
+    await eventually(operator, lambda: _async(record.ended), "the provider's call to end")
+
+    async def ended_reason() -> bool:
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10) as http:
+            state = (await http.get(f"/realtime_calls/{call_id}", headers=gateway.auth())).json()
+        return state["status"] == "ended" and state["ended_reason"] == "provider_closed"
+
+    await eventually(operator, ended_reason, "the gateway to record the end", timeout=15)

@@ -7,14 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.playwright.agents_sdk import check_bundle, check_tarball
+from tests.fixtures.npm import check_integrity
+from tests.playwright.agents_sdk import (
+    SDK_PACKAGE,
+    SDK_VERSION,
+    TARBALL_INTEGRITY,
+    check_bundle,
+)
 
 
 def test_a_tarball_other_than_the_published_one_is_refused(tmp_path: Path) -> None:
     tarball = tmp_path / "openai-agents-realtime-0.20.0.tgz"
     tarball.write_bytes(b"not the package the registry published")
-    with pytest.raises(AssertionError, match="SHA-512 is not the pinned integrity"):
-        check_tarball(tarball)
+    with pytest.raises(AssertionError, match="SHA-512 is not the pinned one"):
+        check_integrity(tarball, SDK_PACKAGE, SDK_VERSION, TARBALL_INTEGRITY)
 
 
 def test_a_tampered_cached_bundle_is_refused(tmp_path: Path) -> None:

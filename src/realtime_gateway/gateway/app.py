@@ -49,6 +49,7 @@ from realtime_gateway.gateway.routes.session import router as sessions_router
 from realtime_gateway.gateway.routes.usage import router as usage_router
 from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, build_rules
 from realtime_gateway.gateway.settings import Settings
+from realtime_gateway.gateway.v1.routes import router as v1_router
 
 WEB_DIR = Path(__file__).parent / "web"
 
@@ -171,6 +172,7 @@ def create_app(
     app.include_router(sessions_router)
     app.include_router(calls_router)
     app.include_router(usage_router)
+    app.include_router(v1_router)
     app.include_router(phone_router)
     add_operational_routes(app, settings)
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")

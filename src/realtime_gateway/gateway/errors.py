@@ -4,6 +4,7 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     GatewayError              500 internal_error      (anything unexpected)
     ├── InvalidRequest        400 invalid_request
     ├── Unauthorized          401 unauthorized        (+ WWW-Authenticate: Bearer)
+    ├── TransferNotAllowed    403 transfer_not_allowed (refer: not a refer_targets entry)
     ├── NotFound              404 not_found
     ├── MethodNotAllowed      405 method_not_allowed
     ├── RequestTimeout        408 request_timeout
@@ -49,7 +50,8 @@ class GatewayError(Exception):
 
 
 # OpenAI's `error.type` by status, so an OpenAI SDK reads our refusals as it reads OpenAI's.
-OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                403: "permission_error", 404: "not_found_error",
                 429: "rate_limit_error"}  # fmt: skip
 
 
@@ -116,6 +118,14 @@ class NotFound(GatewayError):
 
     status_code = 404
     error_code = "not_found"
+
+
+class TransferNotAllowed(GatewayError):
+    """`refer`: the target is not one of the tenant's `refer_targets` (a transfer to an
+    arbitrary number is toll fraud); the call goes on untouched."""
+
+    status_code = 403
+    error_code = "transfer_not_allowed"
 
 
 class MethodNotAllowed(GatewayError):
@@ -233,6 +243,7 @@ ERROR_CODES: dict[str, type[GatewayError]] = {
     for cls in (
         InvalidRequest,
         Unauthorized,
+        TransferNotAllowed,
         NotFound,
         MethodNotAllowed,
         RequestTimeout,

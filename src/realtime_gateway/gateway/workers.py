@@ -32,12 +32,15 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import uvicorn
 from fastapi import FastAPI
 
+from realtime_gateway.gateway.leash.replica_lock import LOCK_ENV
 from realtime_gateway.gateway.observability.logs import configure_logging
 from realtime_gateway.gateway.server import serving_line, uvicorn_config
 from realtime_gateway.gateway.settings import Settings
@@ -232,4 +235,21 @@ def serve_workers(settings: Settings, app: FastAPI, count: int) -> int:
         return 1
     port = reserved.getsockname()[1]
     print(serving_line(settings.host, port, f" with {count} workers"), flush=True)
-    return Supervisor(settings=settings, app=app, reserved=reserved, count=count).run()
+    with reaper_lock_file():
+        return Supervisor(settings=settings, app=app, reserved=reserved, count=count).run()
+
+
+@contextlib.contextmanager
+def reaper_lock_file() -> Iterator[None]:
+    """The file the workers elect this replica's one reaper with (`leash/replica_lock.py`),
+    in a directory of the supervisor's own, removed when it stops. An operator's own
+    `REALTIME_GATEWAY_REAPER_LOCK` is kept."""
+    if os.environ.get(LOCK_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="realtime-gateway-") as directory:
+        os.environ[LOCK_ENV] = os.path.join(directory, "reaper.lock")
+        try:
+            yield
+        finally:
+            del os.environ[LOCK_ENV]

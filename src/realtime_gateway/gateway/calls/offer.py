@@ -1,7 +1,10 @@
 """The caller's SDP offer, from a raw `application/sdp` body or the official SDK's multipart
-form (`sdp`, and a `session` part that is ignored: the gateway decides the session)."""
+form (`sdp`, and an optional `session` part: `/realtime_calls` ignores it, as the gateway
+decides the session there; `/v1/realtime/calls` honours it within the tenant's policy)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from realtime_gateway.gateway.errors import InvalidRequest
 from realtime_gateway.gateway.multipart import parse_form
@@ -9,17 +12,28 @@ from realtime_gateway.gateway.multipart import parse_form
 MAX_SDP_LINE = 4096
 
 
+@dataclass(frozen=True)
+class Offer:
+    sdp: str
+    session: bytes | None = None  # the multipart `session` part, as sent
+
+
 def parse_offer(content_type: str, body: bytes) -> str:
     """The SDP text, or `InvalidRequest` naming what is wrong (never echoing the body)."""
+    return read_offer(content_type, body).sdp
+
+
+def read_offer(content_type: str, body: bytes) -> Offer:
+    """The SDP offer and, from a multipart form, its `session` part."""
     if content_type.lower().startswith("multipart/form-data"):
-        sdp = _multipart_sdp(content_type, body)
+        offer = _multipart_offer(content_type, body)
     else:
         try:
-            sdp = body.decode("utf-8")
+            offer = Offer(body.decode("utf-8"))
         except UnicodeDecodeError as error:
             raise InvalidRequest("the offer is not UTF-8 text") from error
-    check_sdp(sdp)
-    return sdp
+    check_sdp(offer.sdp)
+    return offer
 
 
 def check_sdp(sdp: str) -> None:
@@ -38,14 +52,19 @@ def check_sdp(sdp: str) -> None:
             raise InvalidRequest("the SDP offer contains control characters")
 
 
-def _multipart_sdp(content_type: str, body: bytes) -> str:
+def _multipart_offer(content_type: str, body: bytes) -> Offer:
     # Flat and bounded (gateway/multipart.py): the body comes from a caller not yet trusted.
-    sdp_parts = [part for part in parse_form(content_type, body) if part.name == "sdp"]
+    parts = parse_form(content_type, body)
+    sdp_parts = [part for part in parts if part.name == "sdp"]
+    session_parts = [part for part in parts if part.name == "session"]
+    if len(session_parts) > 1:
+        raise InvalidRequest("the multipart body has more than one 'session' part")
     if not sdp_parts:
         raise InvalidRequest("the multipart body has no 'sdp' part")
     if len(sdp_parts) > 1:
         raise InvalidRequest("the multipart body has more than one 'sdp' part")
     try:
-        return sdp_parts[0].data.decode("utf-8")
+        sdp = sdp_parts[0].data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidRequest("the sdp part is not UTF-8 text") from error
+    return Offer(sdp, session_parts[0].data if session_parts else None)

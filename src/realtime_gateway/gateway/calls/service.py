@@ -131,10 +131,14 @@ class Calls:
             session=dict(session or {}),
         )
 
-    async def mint_token(self, tenant: str, spec: CallSpec, webrtc_url: str) -> MintedSession:
-        """A call token in place of a provider secret; no provider call."""
+    async def mint_token(
+        self, tenant: str, spec: CallSpec, webrtc_url: str, ttl: int | None = None
+    ) -> MintedSession:
+        """A call token in place of a provider secret; no provider call. It lives `ttl`
+        seconds when asked for, never longer than the configured secret lifetime."""
         token = mint_token(tenant)
-        expires_ms = await self.store.put_grant(token, tenant, spec, self.config.secret_ttl)
+        lifetime = self.config.secret_ttl if ttl is None else min(ttl, self.config.secret_ttl)
+        expires_ms = await self.store.put_grant(token, tenant, spec, lifetime)
         expires_at = datetime.fromtimestamp(expires_ms / 1000, UTC)
         return MintedSession(
             id="sess_" + secrets.token_hex(12),

@@ -9,10 +9,11 @@ followed, a total timeout, our own error messages, the provider's body only in t
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from realtime_gateway.gateway.calls.record import CallRecord, CallSpec
 from realtime_gateway.gateway.calls.store import UsageReport
@@ -79,6 +80,10 @@ class Provider(Protocol):
         """End the call at the provider; a call it no longer knows counts as ended."""
         ...
 
+    async def refer(self, control: CallControl, record: CallRecord, target: str) -> None:
+        """Transfer a phone call to `target` (already checked against the tenant's policy)."""
+        ...
+
     def sideband_url(self, record: CallRecord) -> str:
         """The provider's WebSocket for a live call's server events (and client events)."""
         ...
@@ -122,6 +127,24 @@ async def post_call(
     elif 300 <= reply.status < 400:
         message += " (redirects are not followed)"
     raise ProviderError(message)
+
+
+async def call_action(
+    control: CallControl,
+    record: CallRecord,
+    action: str,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    label: str,
+    *,
+    tolerate: tuple[int, ...] = (),
+) -> UpstreamReply:
+    """`POST <calls endpoint>/<provider call id>/<action>` (`hangup`, `refer`, `accept`...),
+    the shape OpenAI's Realtime calls and Live sessions share."""
+    url = f"{record.spec.endpoint}/{quote(record.provider_call_id, safe='')}/{action}"
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    headers = {**headers, "Content-Type": "application/json"}
+    return await post_call(control, url, headers, payload, label, tolerate=tolerate)
 
 
 class MalformedCall(ProviderError):

@@ -26,6 +26,7 @@ from realtime_gateway.gateway.providers.protocol import (
     CallControl,
     CreatedCall,
     MalformedCall,
+    call_action,
     post_call,
 )
 from realtime_gateway.gateway.providers.transport import Transport
@@ -169,9 +170,12 @@ class RealtimeGa:
         return CreatedCall(call_id, reply.text)
 
     async def hang_up(self, control: CallControl, record: CallRecord) -> None:
-        url = f"{record.spec.endpoint}/{quote(record.provider_call_id, safe='')}/hangup"
-        headers = {**self.auth_headers(control.api_key), "Content-Type": "application/json"}
-        await post_call(control, url, headers, b"{}", self.label, tolerate=(404,))
+        headers = self.auth_headers(control.api_key)
+        await call_action(control, record, "hangup", headers, {}, self.label, tolerate=(404,))
+
+    async def refer(self, control: CallControl, record: CallRecord, target: str) -> None:
+        headers = self.auth_headers(control.api_key)
+        await call_action(control, record, "refer", headers, {"target_uri": target}, self.label)
 
     def sideband_url(self, record: CallRecord) -> str:
         parts = urlsplit(api_root(record.spec.endpoint))

@@ -16,7 +16,7 @@ from realtime_gateway.gateway.calls.record import CallRecord
 from realtime_gateway.gateway.calls.tokens import token_tenant
 from realtime_gateway.gateway.errors import Unauthorized, documented
 from realtime_gateway.gateway.routes.session import read_body
-from realtime_gateway.gateway.runtime import RuntimeDep, TenantDep, runtime_of
+from realtime_gateway.gateway.runtime import Runtime, RuntimeDep, TenantDep, runtime_of
 
 router = APIRouter()
 
@@ -128,7 +128,7 @@ async def list_calls(tenant: TenantDep, runtime: RuntimeDep) -> JSONResponse:
     openapi_extra=CALL_ID_PARAMETER,
 )
 async def get_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
-    record = await _call(request, runtime)
+    record = await call_for_credential(request, runtime)
     body = record.to_public(await runtime.calls.store.now_ms())
     left = await runtime.calls.budget_left_ms(record.tenant)
     body["audio_seconds_left_today"] = None if left is None else round(left / 1000, 3)
@@ -142,12 +142,12 @@ async def get_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
     openapi_extra=CALL_ID_PARAMETER,
 )
 async def end_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
-    record = await _call(request, runtime)
+    record = await call_for_credential(request, runtime)
     ended = await runtime.calls.end(record, "caller_hangup")
     return JSONResponse(ended.to_public(await runtime.calls.store.now_ms()), headers=NO_STORE)
 
 
-async def _call(request: Request, runtime: RuntimeDep) -> CallRecord:
+async def call_for_credential(request: Request, runtime: Runtime) -> CallRecord:
     """The call, if the credential is its tenant's or the call token that created it; else
     404 (never 403: whether another tenant's call exists is not the caller's to know)."""
     authorization = request.headers.get("authorization")

@@ -1,7 +1,8 @@
-"""The two hot routes, `POST /realtime_session` and `POST /realtime_calls`, served ahead of
-FastAPI: `GatewayApp` hands them straight to `HotRoutes`, past FastAPI's middleware stack
-(its server-error, exception, exit-stack, body-limit and telemetry layers), its router and
-its per-request dependency resolution. bench/ measured that stack at a fifth of a mint's CPU.
+"""The hot routes, `POST /realtime_session`, `POST /realtime_calls` and their `/v1` twins
+(`client_secrets`, `calls`), served ahead of FastAPI: `GatewayApp` hands them straight to
+`HotRoutes`, past FastAPI's middleware stack (its server-error, exception, exit-stack,
+body-limit and telemetry layers), its router and its per-request dependency resolution.
+bench/ measured that stack at a fifth of a mint's CPU.
 
 What those layers did for these routes is done here, in the same code the rest of the app
 uses: the header limit (`HeaderLimitMiddleware`), CORS (Starlette's `CORSMiddleware`, set up
@@ -26,12 +27,15 @@ from realtime_gateway.gateway.middleware import HeaderLimitMiddleware, cors_midd
 from realtime_gateway.gateway.routes.calls import create_call
 from realtime_gateway.gateway.routes.session import create_session
 from realtime_gateway.gateway.settings import Settings
+from realtime_gateway.gateway.v1 import routes as v1
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 HOT_ENDPOINTS: dict[str, Endpoint] = {
     "/realtime_session": create_session,
     "/realtime_calls": create_call,
+    "/v1/realtime/client_secrets": v1.create_client_secret,
+    "/v1/realtime/calls": v1.create_call,
 }
 
 

@@ -101,23 +101,14 @@ async def create_session(request: Request) -> JSONResponse:
 
 async def mint_for_tenant(request: Request, tenant: Tenant, runtime: Runtime) -> JSONResponse:
     """Body, limiter, mint (direct or brokered), in that order; every outcome audited."""
-    started = time.perf_counter()
-    session_request: SessionRequest | None = None
-    outcome, status = "created", 200
-    session_id: str | None = None
-    try:
+    with MintAudit(runtime, tenant.name) as audit:
         raw = await read_body(
             request, runtime.settings.max_body_bytes, runtime.settings.body_timeout
         )
         session_request = parse_session_request(raw, runtime.rules)
-        decision = await runtime.limiter.hit(tenant.name)
-        record_decision(runtime, decision)
-        if not decision.allowed:
-            raise RateLimited(
-                f"tenant '{tenant.name}' may create {decision.limit} sessions per "
-                f"{decision.window} s; try again in {decision.retry_after} s",
-                headers=decision.headers(),
-            )
+        audit.model, audit.voice = session_request.model, session_request.voice
+        audit.endpoint = session_request.endpoint
+        decision = await spend_session_quota(runtime, tenant.name)
         calls = runtime.calls
         if (
             calls.mode_for(tenant.name, session_request.model, session_request.endpoint)
@@ -135,40 +126,71 @@ async def mint_for_tenant(request: Request, tenant: Tenant, runtime: Runtime) ->
                 # The provider failed, not the tenant: it got no session, so it spent nothing.
                 await runtime.limiter.refund(tenant.name, decision)
                 raise
-        session_id = session.id
+        audit.session_id = session.id
         return JSONResponse(
             session.to_response(),
             headers={"Cache-Control": "no-store", **decision.headers()},
         )
-    except GatewayError as error:
-        outcome, status = error.error_code, error.status_code
-        if isinstance(error, LimiterUnavailable):
-            runtime.metrics.limiter_failures.labels("deny").inc()
-        raise
-    except HTTPException as error:
-        outcome, status = error_code_for_status(error.status_code), error.status_code
-        raise
-    except asyncio.CancelledError:
-        # The request was cancelled (the caller or the server went away): no answer is sent.
-        outcome, status = "cancelled", CLIENT_CLOSED_REQUEST
-        raise
-    except Exception:
-        outcome, status = GatewayError.error_code, GatewayError.status_code
-        raise
-    finally:
+
+
+class MintAudit:
+    """One audit line and the session metrics for a mint, whatever its outcome: the fields
+    are filled in as the request is understood; the outcome is read from how it ended."""
+
+    def __init__(self, runtime: Runtime, tenant: str) -> None:
+        self.runtime = runtime
+        self.tenant = tenant
+        self.model: str | None = None
+        self.voice: str | None = None
+        self.endpoint: str | None = None
+        self.session_id: str | None = None
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> MintAudit:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        outcome, status = "created", 200
+        if isinstance(error, GatewayError):
+            outcome, status = error.error_code, error.status_code
+            if isinstance(error, LimiterUnavailable):
+                self.runtime.metrics.limiter_failures.labels("deny").inc()
+        elif isinstance(error, HTTPException):
+            outcome, status = error_code_for_status(error.status_code), error.status_code
+        elif isinstance(error, asyncio.CancelledError):
+            # The request was cancelled (the caller or the server went away): no answer is sent.
+            outcome, status = "cancelled", CLIENT_CLOSED_REQUEST
+        elif error is not None:
+            outcome, status = GatewayError.error_code, GatewayError.status_code
         record_session(
-            runtime.metrics,
+            self.runtime.metrics,
             SessionRecord(
-                tenant=tenant.name,
-                model=session_request.model if session_request else None,
-                voice=session_request.voice if session_request else None,
-                endpoint=session_request.endpoint if session_request else None,
-                session_id=session_id,
+                tenant=self.tenant,
+                model=self.model,
+                voice=self.voice,
+                endpoint=self.endpoint,
+                session_id=self.session_id,
                 outcome=outcome,
                 status=status,
-                elapsed=time.perf_counter() - started,
+                elapsed=time.perf_counter() - self.started,
             ),
         )
+
+
+async def spend_session_quota(runtime: Runtime, tenant: str) -> Decision:
+    """One session of the tenant's creation rate, or `RateLimited`: every route that makes a
+    session or a call with a tenant credential spends from the same quota."""
+    decision = await runtime.limiter.hit(tenant)
+    record_decision(runtime, decision)
+    if not decision.allowed:
+        raise RateLimited(
+            f"tenant '{tenant}' may create {decision.limit} sessions per "
+            f"{decision.window} s; try again in {decision.retry_after} s",
+            headers=decision.headers(),
+        )
+    return decision
 
 
 def record_decision(runtime: Runtime, decision: Decision) -> None:
