@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from openai import AsyncOpenAI, NotFoundError, OpenAI
+from openai import AsyncOpenAI, NotFoundError, OpenAI, PermissionDeniedError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -496,3 +496,29 @@ async def test_live_forwarded_call_is_answered_with_the_openai_package(
         record = await rung_out(phone_stub, second)
         assert record.sip is not None
         assert (record.sip.outcome, record.sip.status_code) == ("rejected", 486)
+
+
+async def test_refer_only_to_the_tenants_refer_targets(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    gateway = phone_gateway(
+        gateway_factory, phone_stub, refer_targets=["tel:+15557770000", "sip:*@desk.acme.example"]
+    )
+    call_id = await dial(phone_stub)
+    assert (await rung_out(phone_stub, call_id)).sip.outcome == "accepted"  # type: ignore[union-attr]
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+        [call] = await tenant_calls(http, gateway)
+    client = AsyncOpenAI(api_key=gateway.tenant_key, base_url=gateway.url("/v1"))
+    with pytest.raises(PermissionDeniedError):  # toll fraud: any other number is refused
+        await client.realtime.calls.refer(call["id"], target_uri="tel:+19005550100")
+    assert outcome(phone_stub, call_id) == "accepted"
+    await client.realtime.calls.refer(call["id"], target_uri="tel:+1 555 777 0000")
+    record = stub_record(phone_stub, call_id)
+    assert record.sip is not None
+    assert (record.sip.outcome, record.sip.refer_target) == ("referred", "tel:+15557770000")
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+        await until(lambda: record.ended, "the transferred call to end")
+        async with asyncio.timeout(WAIT):
+            while (await tenant_calls(http, gateway)) != []:
+                await asyncio.sleep(0.1)
+        assert (await usage(http, gateway))["today"]["by_transport"]["sip"]["calls"] == 1
