@@ -270,6 +270,8 @@ async def test_forwarded_call_is_answered_by_the_tenant_app_through_the_gateway(
         async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
             calls = await tenant_calls(http, gateway)
             assert [c["id"] for c in calls] == [event.data.call_id]
+            # The record is what the tenant answered with, not the admission's defaults.
+            assert (calls[0]["model"], calls[0]["voice"]) == ("gpt-realtime", "cedar")
             # Answered once: a second accept is refused, and so is another tenant's.
             again = await http.post(
                 f"/v1/realtime/calls/{event.data.call_id}/accept",

@@ -178,14 +178,24 @@ class MemoryCallStore:
             grant.used_by = call_id
         return record
 
-    async def attach(self, tenant: str, call_id: str, provider_call_id: str, holder: str) -> bool:
+    async def attach(
+        self,
+        tenant: str,
+        call_id: str,
+        provider_call_id: str,
+        holder: str,
+        spec: CallSpec | None = None,
+    ) -> bool:
         entry = self._calls.get((tenant, call_id))
         if entry is None or entry.record.state == "ended":
             return False
         if entry.record.state == "live":
             return entry.record.provider_call_id == provider_call_id
         entry.record = entry.record.with_state(
-            state="live", provider_call_id=provider_call_id, holder=holder
+            state="live",
+            provider_call_id=provider_call_id,
+            holder=holder,
+            spec=spec or entry.record.spec,
         )
         entry.due_ms = entry.record.deadline_ms
         return True

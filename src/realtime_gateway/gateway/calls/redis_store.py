@@ -225,12 +225,25 @@ class RedisCallStore:
             token_digest=digest,
         )
 
-    async def attach(self, tenant: str, call_id: str, provider_call_id: str, holder: str) -> bool:
+    async def attach(
+        self,
+        tenant: str,
+        call_id: str,
+        provider_call_id: str,
+        holder: str,
+        spec: CallSpec | None = None,
+    ) -> bool:
         keys = TenantKeys(tenant)
         with store_guard():
             done = await self._attach(
                 keys=[keys.due, keys.call(call_id)],
-                args=[self._now_arg(), call_id, provider_call_id, holder],
+                args=[
+                    self._now_arg(),
+                    call_id,
+                    provider_call_id,
+                    holder,
+                    spec.to_json() if spec is not None else "",
+                ],
             )
         return bool(int(done))
 

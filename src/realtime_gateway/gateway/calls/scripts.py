@@ -115,6 +115,7 @@ if h[1] == 'live' then
 end
 if h[1] ~= 'admitted' then return 0 end
 redis.call('HSET', KEYS[2], 'state', 'live', 'pcall', ARGV[3], 'holder', ARGV[4])
+if ARGV[5] ~= nil and ARGV[5] ~= '' then redis.call('HSET', KEYS[2], 'spec', ARGV[5]) end
 redis.call('ZADD', KEYS[1], h[3], ARGV[2])
 return 1
 """

@@ -222,9 +222,12 @@ class Calls:
         live = await self.go_live(admission, created.provider_call_id)
         return live, created.answer_sdp
 
-    async def go_live(self, admission: Admission, provider_call_id: str) -> CallRecord:
-        """The provider's call exists: record it live, or hang it up and refuse."""
-        record = admission.record
+    async def go_live(
+        self, admission: Admission, provider_call_id: str, *, spec: CallSpec | None = None
+    ) -> CallRecord:
+        """The provider's call exists: record it live, or hang it up and refuse. `spec`: what
+        the call became when answered (a forwarded phone call's session), if not the admitted."""
+        record = admission.record if spec is None else replace(admission.record, spec=spec)
         try:
             attached = await _twice(
                 admission.store.attach,
@@ -232,6 +235,7 @@ class Calls:
                 record.call_id,
                 provider_call_id,
                 self.holder(),
+                spec,
             )
         except StoreUnavailable:
             attached = False

@@ -277,9 +277,7 @@ class Phone:
             await self._reject_quietly(spec, record.provider_call_id, answer.UNAVAILABLE)
             self.metrics.record(tenant, "failed_provider", call_id=call_id)
             raise
-        answered = await self.calls.go_live(
-            replace(admission, record=replace(record, spec=spec)), record.provider_call_id
-        )
+        answered = await self.calls.go_live(admission, record.provider_call_id, spec=spec)
         self.metrics.record(tenant, "answered", call_id=call_id)
         return answered
 
