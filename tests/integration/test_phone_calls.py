@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import queue
 import signal
 import time
@@ -195,10 +196,12 @@ class TenantApp:
 
     events: queue.Queue[Any] = field(default_factory=queue.Queue)
     refused: list[str] = field(default_factory=list)
+    received: list[bytes] = field(default_factory=list)  # every delivery, headers and body
     url: str = ""
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
+        self.received.append(repr(request.headers.items()).encode() + body)
         client = OpenAI(api_key="sk-unused", base_url="http://127.0.0.1:9/v1")
         try:
             event = client.webhooks.unwrap(body, request.headers, secret=TENANT_SECRET)
@@ -524,3 +527,38 @@ async def test_refer_only_to_the_tenants_refer_targets(
             while (await tenant_calls(http, gateway)) != []:
                 await asyncio.sleep(0.1)
         assert (await usage(http, gateway))["today"]["by_transport"]["sip"]["calls"] == 1
+
+
+async def test_no_secret_key_or_provider_call_id_reaches_the_tenant_or_the_logs(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with tenant_app() as app:
+        gateway = phone_gateway(
+            gateway_factory,
+            phone_stub,
+            phone_answer="forward",
+            phone_webhook_url=app.url,
+            phone_webhook_secret=TENANT_SECRET,
+        )
+        call_id = await dial(phone_stub)
+        event = await app.next()
+        client = AsyncOpenAI(api_key=gateway.tenant_key, base_url=gateway.url("/v1"))
+        await client.realtime.calls.accept(
+            event.data.call_id, type="realtime", model="gpt-realtime"
+        )
+        assert (await rung_out(phone_stub, call_id)).sip.outcome == "accepted"  # type: ignore[union-attr]
+        refused = await deliver(gateway, b"{}", SIGNER.headers(b"{}", timestamp=1))
+        assert refused.status_code == 401
+        answers = refused.text
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+            answers += (await http.get("/realtime_calls", headers=gateway.auth())).text
+    secrets_seen = [phone_stub.api_key, gateway.tenant_key, SECRET, TENANT_SECRET, call_id]
+    delivered = b"".join(app.received)
+    gateway_records = [r for r in caplog.records if r.name.startswith("realtime_gateway.gateway")]
+    assert [r for r in gateway_records if r.getMessage() == "phone call"]  # the logs were read
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in gateway_records)
+    for secret in secrets_seen:
+        assert secret.encode() not in delivered
+        assert secret not in logged
+        assert secret not in answers
