@@ -39,6 +39,8 @@ async def test_demo_phone_call_arrives_is_answered_and_cut_at_its_limit(tmp_path
                     await asyncio.sleep(0.5)
             assert state["ended_reason"] == "max_duration"
             assert state["usage"]["audio_seconds"] >= PHONE_MAX_CALL_SECONDS
+            # The synthetic caller spoke and the model answered: usage read off the sideband.
+            assert state["usage"]["tokens"] > 0
             page = (await http.get("/")).text
             assert 'id="tenant-calls"' in page
     assert "Traceback" not in "\n".join(process.output())
