@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.gateway",
     "tests.fixtures.redis_topologies",
     "tests.fixtures.call_stores",
+    "tests.fixtures.phone",
 ]

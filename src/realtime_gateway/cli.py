@@ -116,7 +116,8 @@ every setting is an environment variable (GATEWAY_*) or a key of the --config TO
     realtime-gateway serve""",
     "demo": """example:
   realtime-gateway demo                       # prints the UI's address and the demo tenant key
-  realtime-gateway demo --call-mode brokered  # the page never sees a provider secret""",
+  realtime-gateway demo --call-mode brokered  # the page never sees a provider secret
+  realtime-gateway demo --phone               # a simulated phone call arrives, is cut at 20 s""",
     "connect": """example (with `realtime-gateway demo` running; KEY is the key it prints):
   realtime-gateway connect --gateway http://127.0.0.1:8080 --api-key KEY \\
     --model gpt-realtime --voice verse --prompt "Say hello." --out reply.wav --seconds 5
@@ -235,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("direct", "brokered"),
         default="direct",
         help="direct: the page gets the provider's secret; brokered: a gateway call token",
+    )
+    demo.add_argument(
+        "--phone",
+        action="store_true",
+        help="phone calls too: the stub dials the demo tenant's number a few seconds after "
+        "start (and every 45 s); the gateway answers by policy and cuts each call at 20 s",
     )
     demo.set_defaults(handler=_demo)
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import secrets
 import sys
+from typing import Any
 
+import aiohttp
 import uvicorn
 
 from realtime_gateway.demo_key import demo_key, state_directory
@@ -18,10 +21,18 @@ from realtime_gateway.gateway.settings import ConfigError, Settings, load_settin
 from realtime_gateway.media import ice
 from realtime_gateway.stub.server import StubConfig, create_stub_app
 from realtime_gateway.stub.serving import QuietServer, serve_together
+from realtime_gateway.webhook_signing import WebhookSecret
 
 DEMO_TENANT = "demo"
 # Enough to click around and reconnect freely; the production default (3/minute) is not.
 DEMO_RATE_LIMIT = "30/minute"
+# `--phone`: the demo tenant's number, dialled by the stub soon after start and then again
+# every so often; each call is cut at its limit.
+DEMO_NUMBER = "+15550100123"
+DEMO_CALLER = "+15550100999"
+PHONE_FIRST_DIAL = 5.0
+PHONE_EVERY = 45.0
+PHONE_MAX_CALL_SECONDS = 20
 
 
 def demo_settings(
@@ -31,7 +42,21 @@ def demo_settings(
     provider_key: str,
     tenant_key: str,
     call_mode: str = "direct",
+    webhook_secret: str | None = None,
 ) -> Settings:
+    phone: dict[str, Any] = {}
+    if webhook_secret is not None:
+        phone = {
+            "openai_webhook_secret": webhook_secret,
+            "tenant_policies": {
+                DEMO_TENANT: {
+                    "phone_numbers": [DEMO_NUMBER],
+                    "phone_answer": "policy",
+                    "max_call_seconds": PHONE_MAX_CALL_SECONDS,
+                    "instructions": "You answer the demo line. Be brief and friendly.",
+                }
+            },
+        }
     return load_settings(
         None,
         host=host,
@@ -45,7 +70,32 @@ def demo_settings(
             f"{stub_url}/v1/realtime/sessions",
         ],
         call_mode=call_mode,
+        **phone,
     )
+
+
+def dial_body() -> dict[str, str]:
+    return {"to": DEMO_NUMBER, "from": DEMO_CALLER, "speak": "Hello, is this the demo line?"}
+
+
+async def dial_now_and_then(stub_url: str, provider_key: str) -> None:
+    """The stub dials the demo tenant's number: soon after start, then every PHONE_EVERY s."""
+    await asyncio.sleep(PHONE_FIRST_DIAL)
+    async with aiohttp.ClientSession() as http:
+        while True:
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with http.post(
+                    f"{stub_url}/_stub/sip/dial",
+                    json=dial_body(),
+                    headers={"Authorization": f"Bearer {provider_key}"},
+                ) as answer:
+                    body = await answer.json(content_type=None)
+                    print(
+                        f"realtime-gateway demo: the stub dials {DEMO_NUMBER} "
+                        f"({body.get('call_id', answer.status)})",
+                        flush=True,
+                    )
+            await asyncio.sleep(PHONE_EVERY)
 
 
 async def serve_demo(
@@ -55,6 +105,7 @@ async def serve_demo(
     loopback_ice: bool = False,
     new_key: bool = False,
     call_mode: str = "direct",
+    phone: bool = False,
 ) -> int:
     # The stub offers the machine's interfaces, which an ordinary browser pairs with, and
     # 127.0.0.1, which a loopback-only host pairs with. `--loopback-ice` offers 127.0.0.1 alone
@@ -76,16 +127,27 @@ async def serve_demo(
         )
         return 2
     stub_url = f"http://127.0.0.1:{stub_port}"
+    # `--phone`: the stub signs its webhooks with a secret made for this run.
+    webhook_secret = WebhookSecret.generate()[1] if phone else None
     try:
-        settings = demo_settings(host, port, stub_url, provider_key, tenant_key, call_mode)
+        settings = demo_settings(
+            host, port, stub_url, provider_key, tenant_key, call_mode, webhook_secret
+        )
         check_serving(settings)
     except (ConfigError, ValueError) as error:
         print(f"realtime-gateway demo: configuration error: {error}", file=sys.stderr)
         return 2
     configure_logging(settings)
+    webhook_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     stub_app = create_stub_app(
         # No greeting: the UI (and `connect`) ask for the first response, as against OpenAI.
-        StubConfig(api_key=provider_key, loopback_ice=loopback_ice, reply_on_speech=True)
+        StubConfig(
+            api_key=provider_key,
+            loopback_ice=loopback_ice,
+            reply_on_speech=True,
+            webhook_url=f"http://{webhook_host}:{port}/webhooks/openai" if phone else None,
+            webhook_secret=webhook_secret,
+        )
     )
     stub = QuietServer(
         uvicorn.Config(
@@ -114,8 +176,22 @@ async def serve_demo(
             f"runs (kept in {state_directory()}; --new-key makes a new one). Ctrl-C stops both.",
             flush=True,
         )
+        if phone:
+            print(
+                f"  phone:      the stub dials {DEMO_NUMBER} (the demo tenant's) in "
+                f"{PHONE_FIRST_DIAL:g} s, then every {PHONE_EVERY:g} s; the gateway answers by\n"
+                f"              policy and cuts each call at {PHONE_MAX_CALL_SECONDS} s: watch "
+                "Tenant calls in the UI",
+                flush=True,
+            )
+            dialling.append(asyncio.ensure_future(dial_now_and_then(stub_url, provider_key)))
 
-    code = await serve_together([stub, gateway], on_started=announce)
+    dialling: list[asyncio.Future[None]] = []
+    try:
+        code = await serve_together([stub, gateway], on_started=announce)
+    finally:
+        for task in dialling:
+            task.cancel()
     if code != 0:
         print("realtime-gateway demo: a server failed (is its port free?)", file=sys.stderr)
     return code
@@ -124,6 +200,12 @@ async def serve_demo(
 def run_demo(args: argparse.Namespace) -> int:
     return asyncio.run(
         serve_demo(
-            args.host, args.port, args.stub_port, args.loopback_ice, args.new_key, args.call_mode
+            args.host,
+            args.port,
+            args.stub_port,
+            args.loopback_ice,
+            args.new_key,
+            args.call_mode,
+            args.phone,
         )
     )

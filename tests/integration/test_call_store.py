@@ -294,3 +294,26 @@ async def test_the_ledger_keeps_400_days(make_store: MakeStore) -> None:
     await store.end("acme", second.call_id, "caller_hangup", "op-2")
     days = await store.usage("acme", 401)
     assert days[0].calls == 1 and sum(d.calls for d in days) == 1
+
+
+async def test_remember_says_true_once_per_scope_across_replicas(make_store: MakeStore) -> None:
+    """What refuses a replayed webhook and acts on a provider's call once: concurrent askers
+    on two stores over the same backend get one True between them."""
+    first, second = make_store(), make_store()
+    shared = first if first.backend == "memory" else second  # a memory store shares nothing
+    answers = await asyncio.gather(
+        *(store.remember("webhooks", "wh_1", 60_000) for store in (first, shared) * 5)
+    )
+    assert sorted(answers) == [False] * 9 + [True]
+    assert await first.remember("acme", "wh_1", 60_000)  # another scope
+    assert not await first.remember("acme", "wh_1", 60_000)
+
+
+async def test_remember_forgets_after_its_ttl_by_the_store_clock() -> None:
+    now = [1_000_000]
+    store = MemoryCallStore(clock=lambda: now[0])
+    assert await store.remember("webhooks", "wh_1", 1000)
+    now[0] += 999
+    assert not await store.remember("webhooks", "wh_1", 1000)
+    now[0] += 1
+    assert await store.remember("webhooks", "wh_1", 1000)

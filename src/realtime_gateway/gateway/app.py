@@ -38,6 +38,7 @@ from realtime_gateway.gateway.middleware import (
     cors_middleware,
 )
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
+from realtime_gateway.gateway.phone.routes import router as phone_router
 from realtime_gateway.gateway.providers.call_http import CallTransport
 from realtime_gateway.gateway.providers.http1 import Http1Transport
 from realtime_gateway.gateway.providers.transport import Transport
@@ -121,17 +122,22 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings, metrics, call_transport=call_transport)
+        app_limiter = limiter or build_limiter(settings)
+        services = build_services(
+            settings, metrics, call_transport=call_transport, limiter=app_limiter
+        )
         runtime = Runtime(
             settings=settings,
             authenticator=authenticator,
             rules=rules,
             metrics=metrics,
-            limiter=limiter or build_limiter(settings),
+            limiter=app_limiter,
             transport=transport or Http1Transport(),
             calls=services.calls,
             leash_metrics=services.leash_metrics,
             relays=services.relays,
+            phone=services.phone,
+            webhooks=services.webhooks,
         )
         app.state.runtime = runtime
         services.start()
@@ -170,6 +176,7 @@ def create_app(
     app.include_router(usage_router)
     app.include_router(v1_router)
     app.include_router(relay_router)
+    app.include_router(phone_router)
     add_operational_routes(app, settings)
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
     return app

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 
+from realtime_gateway.gateway.allowlist import normalise_url
 from realtime_gateway.gateway.calls.memory_store import MemoryCallStore, MemoryFleet
 from realtime_gateway.gateway.calls.redis_fleet import RedisFleet
 from realtime_gateway.gateway.calls.redis_store import RedisCallStore
@@ -25,9 +27,13 @@ from realtime_gateway.gateway.leash.report import LeashMetrics
 from realtime_gateway.gateway.leash.sideband import AiohttpSidebands
 from realtime_gateway.gateway.leash.watcher import SidebandWatcher
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
+from realtime_gateway.gateway.phone.numbers import shared_numbers
+from realtime_gateway.gateway.phone.service import Phone, PhoneConfig, PhoneMetrics
+from realtime_gateway.gateway.phone.webhook import WebhookGate
 from realtime_gateway.gateway.policy import policies_from
 from realtime_gateway.gateway.providers.call_http import AiohttpCallTransport, CallTransport
 from realtime_gateway.gateway.providers.protocol import CallControl
+from realtime_gateway.gateway.ratelimit import Limiter, build_limiter
 from realtime_gateway.gateway.redisconn import (
     RedisSettingsError,
     redis_from_settings,
@@ -38,6 +44,7 @@ from realtime_gateway.gateway.relay.sessions import RelaySessions
 from realtime_gateway.gateway.relay.upstream import Upstreams
 from realtime_gateway.gateway.replica_wait import ReplicaWait
 from realtime_gateway.gateway.settings import ConfigError, Settings
+from realtime_gateway.webhook_signing import WebhookSecret, WebhookSecretError
 
 # An admission that is not live by then is stale: the provider's answer took longer than its
 # timeout allows, or the process that admitted it died. A reaper releases it.
@@ -57,6 +64,38 @@ def check_serving(settings: Settings) -> None:
     """Refuse, in one line, a configuration that is unsafe or cannot serve."""
     check_scale_out(settings)
     settings.validate_for_serving()
+    check_phone(settings)
+
+
+def check_phone(settings: Settings) -> None:
+    """A webhook secret that is not `whsec_` + base64, or a number two tenants claim."""
+    webhook_secret(settings)
+    policies = policies_from(settings)
+    shared = shared_numbers(policies)
+    if shared:
+        raise ConfigError(f"phone number {shared[0]} is in more than one tenant's phone_numbers")
+    for tenant, policy in sorted(policies.tenants.items()):
+        if policy.phone_answer != "forward":
+            continue
+        parts = urlsplit(policy.phone_webhook_url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"tenant {tenant!r} forwards its phone calls: its phone_webhook_url must be an "
+                "absolute http(s) URL"
+            )
+        try:
+            WebhookSecret(policy.phone_webhook_secret or "")
+        except WebhookSecretError as error:
+            raise ConfigError(f"tenant {tenant!r}: phone_webhook_secret: {error.reason}") from None
+
+
+def webhook_secret(settings: Settings) -> WebhookSecret | None:
+    if settings.openai_webhook_secret is None:
+        return None
+    try:
+        return WebhookSecret(settings.openai_webhook_secret.get_secret_value())
+    except WebhookSecretError as error:
+        raise ConfigError(f"GATEWAY_OPENAI_WEBHOOK_SECRET: {error.reason}") from None
 
 
 def calls_config(settings: Settings) -> CallsConfig:
@@ -79,6 +118,8 @@ class Services:
     watcher: SidebandWatcher
     leash_metrics: LeashMetrics
     relays: RelaySessions
+    phone: Phone
+    webhooks: WebhookGate | None  # None: no GATEWAY_OPENAI_WEBHOOK_SECRET, no phone webhook
     _closers: list[object] = field(default_factory=list)
 
     def start(self) -> None:
@@ -112,7 +153,10 @@ def build_services(
     metrics: GatewayMetrics,
     *,
     call_transport: CallTransport | None = None,
+    limiter: Limiter | None = None,
 ) -> Services:
+    """`limiter` is the app's (phone calls count against the tenant's rate); none: one of
+    its own, closed with the services."""
     api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     http = call_transport or AiohttpCallTransport()
     store, fleet, wait = build_stores(settings)
@@ -151,11 +195,34 @@ def build_services(
     )
     calls.close_session = relays.close
     closers: list[object] = [sidebands, relays, store]
+    if limiter is None:
+        limiter = build_limiter(settings)
+        closers.append(limiter)
+    phone = build_phone(settings, calls, limiter, metrics)
+    secret = webhook_secret(settings)
+    webhooks = WebhookGate(secret, store) if secret is not None else None
     if local is not store:
         closers.append(local)
     if call_transport is None:
         closers.append(http)
-    return Services(calls, reaper, watcher, leash_metrics, relays, closers)
+    return Services(calls, reaper, watcher, leash_metrics, relays, phone, webhooks, closers)
+
+
+def build_phone(
+    settings: Settings, calls: Calls, limiter: Limiter, metrics: GatewayMetrics
+) -> Phone:
+    config = PhoneConfig(
+        endpoint=normalise_url(settings.provider_endpoint),
+        model=settings.phone_model,
+        voice=settings.phone_voice,
+        live_model=settings.phone_live_model,
+        allowed_models=frozenset(settings.allowed_models),
+        allowed_voices=frozenset(settings.allowed_voices),
+        forward_timeout=settings.provider_timeout,
+    )
+    phone = Phone(calls, limiter, PhoneMetrics(metrics), config)
+    calls.unanswered = phone.unanswered
+    return phone
 
 
 class _HolderName:

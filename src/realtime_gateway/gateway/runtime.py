@@ -17,6 +17,8 @@ from realtime_gateway.gateway.errors import Unauthorized
 from realtime_gateway.gateway.leash.report import LeashMetrics
 from realtime_gateway.gateway.observability.audit import SessionRecord, record_session
 from realtime_gateway.gateway.observability.metrics import GatewayMetrics
+from realtime_gateway.gateway.phone.service import Phone
+from realtime_gateway.gateway.phone.webhook import WebhookGate
 from realtime_gateway.gateway.providers.registry import UnknownWire, provider_for
 from realtime_gateway.gateway.providers.transport import Transport
 from realtime_gateway.gateway.ratelimit import Limiter
@@ -35,6 +37,8 @@ class Runtime:
     calls: Calls  # making, reading and ending calls on the leash (gateway/calls)
     leash_metrics: LeashMetrics
     relays: RelaySessions  # the WebSocket sessions this process relays (gateway/relay)
+    phone: Phone  # phone calls (gateway/phone)
+    webhooks: WebhookGate | None  # OpenAI's webhooks; None without a webhook secret
 
 
 def build_rules(settings: Settings) -> RequestRules:

@@ -390,6 +390,31 @@ class Settings(BaseSettings):
         le=1024 * 1024,
         description="SDP offer limit on `POST /realtime_calls` (413 past it)",
     )
+    # -- phone calls (DESIGN.md section 14, gateway/phone/) ---------------------------------
+    openai_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="`whsec_...` secret OpenAI signs its webhooks with (the project's webhook "
+        "settings); none = `POST /webhooks/openai` is off (404)",
+    )
+    phone_model: str = Field(
+        default="gpt-realtime",
+        min_length=1,
+        max_length=128,
+        description="the model a phone call answered by policy is accepted with",
+    )
+    phone_live_model: str = Field(
+        default="gpt-live-1",
+        min_length=1,
+        max_length=128,
+        description="the model a GPT-Live phone call (`live.transport.incoming`) answered by "
+        "policy is accepted with",
+    )
+    phone_voice: str = Field(
+        default="marin",
+        min_length=1,
+        max_length=64,
+        description="the voice a phone call answered by policy is accepted with",
+    )
     # -- the leash (gateway/leash/): per-tenant call length, live-call cap, daily audio budget
     max_call_seconds: int = Field(
         default=900,

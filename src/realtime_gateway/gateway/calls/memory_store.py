@@ -79,6 +79,7 @@ class MemoryCallStore:
         self._grants: dict[str, _Grant] = {}
         self._calls: dict[tuple[str, str], _Entry] = {}
         self._ledger: dict[str, dict[int, _Day]] = defaultdict(dict)
+        self._seen: dict[tuple[str, str], int] = {}  # (scope, key) -> until, `remember`
 
     async def now_ms(self) -> int:
         return self._clock()
@@ -109,6 +110,18 @@ class MemoryCallStore:
         for digest, grant in list(self._grants.items()):
             if grant.expires_ms <= now:
                 del self._grants[digest]
+        for seen, until in list(self._seen.items()):
+            if until <= now:
+                del self._seen[seen]
+
+    async def remember(self, scope: str, key: str, ttl_ms: int) -> bool:
+        now = self._clock()
+        if len(self._seen) > 1000:
+            self._forget(now)
+        if self._seen.get((scope, key), 0) > now:
+            return False
+        self._seen[scope, key] = now + ttl_ms
+        return True
 
     # -- tokens and admission ---------------------------------------------------------------
 
@@ -165,14 +178,24 @@ class MemoryCallStore:
             grant.used_by = call_id
         return record
 
-    async def attach(self, tenant: str, call_id: str, provider_call_id: str, holder: str) -> bool:
+    async def attach(
+        self,
+        tenant: str,
+        call_id: str,
+        provider_call_id: str,
+        holder: str,
+        spec: CallSpec | None = None,
+    ) -> bool:
         entry = self._calls.get((tenant, call_id))
         if entry is None or entry.record.state == "ended":
             return False
         if entry.record.state == "live":
             return entry.record.provider_call_id == provider_call_id
         entry.record = entry.record.with_state(
-            state="live", provider_call_id=provider_call_id, holder=holder
+            state="live",
+            provider_call_id=provider_call_id,
+            holder=holder,
+            spec=spec or entry.record.spec,
         )
         entry.due_ms = entry.record.deadline_ms
         return True

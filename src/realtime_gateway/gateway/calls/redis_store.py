@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -146,6 +147,7 @@ class RedisCallStore:
         self._slots = register(scripts.SLOTS)
         self._spent = register(scripts.SPENT)
         self._adopt = register(scripts.ADOPT)
+        self._remember = register(scripts.REMEMBER)
 
     def _now_arg(self) -> int:
         return self._clock() if self._clock is not None else -1
@@ -223,12 +225,25 @@ class RedisCallStore:
             token_digest=digest,
         )
 
-    async def attach(self, tenant: str, call_id: str, provider_call_id: str, holder: str) -> bool:
+    async def attach(
+        self,
+        tenant: str,
+        call_id: str,
+        provider_call_id: str,
+        holder: str,
+        spec: CallSpec | None = None,
+    ) -> bool:
         keys = TenantKeys(tenant)
         with store_guard():
             done = await self._attach(
                 keys=[keys.due, keys.call(call_id)],
-                args=[self._now_arg(), call_id, provider_call_id, holder],
+                args=[
+                    self._now_arg(),
+                    call_id,
+                    provider_call_id,
+                    holder,
+                    spec.to_json() if spec is not None else "",
+                ],
             )
         return bool(int(done))
 
@@ -413,6 +428,19 @@ class RedisCallStore:
         claims.sort(key=lambda claim: claim.record.call_id)
         next_due = int(reply[1])
         return ClaimPass(claims, None if next_due < 0 else next_due)
+
+    async def remember(self, scope: str, key: str, ttl_ms: int) -> bool:
+        # The value is this operation's id, so a retry after a lost reply still says True.
+        op = new_op()
+        name = tenant_key(scope, "seen", hashlib.sha256(key.encode()).hexdigest()[:32])
+        for attempt in (1, 2):
+            try:
+                with store_guard():
+                    return bool(await self._remember(keys=[name], args=[op, ttl_ms]))
+            except StoreUnavailable:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def adopt(self, tenant: str, dead: list[str], holder: str) -> list[CallRecord]:
         """The tenant's live calls held by one of `dead`, now held by `holder`."""

@@ -115,6 +115,7 @@ if h[1] == 'live' then
 end
 if h[1] ~= 'admitted' then return 0 end
 redis.call('HSET', KEYS[2], 'state', 'live', 'pcall', ARGV[3], 'holder', ARGV[4])
+if ARGV[5] ~= nil and ARGV[5] ~= '' then redis.call('HSET', KEYS[2], 'spec', ARGV[5]) end
 redis.call('ZADD', KEYS[1], h[3], ARGV[2])
 return 1
 """
@@ -428,4 +429,15 @@ LET_GO = """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 return 1
+"""
+
+# KEYS: the key. ARGV: op, ttl ms. 1 the first time (or when `op` is the one that set it), else 0.
+REMEMBER = """
+local held = redis.call('GET', KEYS[1])
+if held == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+  return 1
+end
+if held == ARGV[1] then return 1 end
+return 0
 """

@@ -107,6 +107,7 @@ class Calls:
         self.on_live: list[HoldCall] = []  # the sideband watcher holds a call that went live
         self.close_session: CloseSession | None = None  # WebSocket sessions relayed here
         self.after_live: Callable[[str], Awaitable[object]] | None = None  # the replica wait
+        self.unanswered: HoldCall | None = None  # a ringing phone call nobody answered in time
 
     # -- modes and tokens -------------------------------------------------------------------
 
@@ -159,13 +160,16 @@ class Calls:
         spec: CallSpec | None = None,
         token: str | None = None,
         provider_call_id: str = "",
+        attach_window_ms: int | None = None,
     ) -> Admission:
+        """`attach_window_ms`: how long the admission may wait to go live (a forwarded phone
+        call: its answer time), instead of the provider's answer time."""
         request = AdmitRequest(
             tenant=tenant,
             call_id=new_call_id(),
             transport=transport,
             policy=self.policies.for_tenant(tenant),
-            attach_window_ms=self.config.attach_window_ms,
+            attach_window_ms=attach_window_ms or self.config.attach_window_ms,
             spec=spec,
             token=token,
             provider_call_id=provider_call_id,
@@ -218,9 +222,12 @@ class Calls:
         live = await self.go_live(admission, created.provider_call_id)
         return live, created.answer_sdp
 
-    async def go_live(self, admission: Admission, provider_call_id: str) -> CallRecord:
-        """The provider's call exists: record it live, or hang it up and refuse."""
-        record = admission.record
+    async def go_live(
+        self, admission: Admission, provider_call_id: str, *, spec: CallSpec | None = None
+    ) -> CallRecord:
+        """The provider's call exists: record it live, or hang it up and refuse. `spec`: what
+        the call became when answered (a forwarded phone call's session), if not the admitted."""
+        record = admission.record if spec is None else replace(admission.record, spec=spec)
         try:
             attached = await _twice(
                 admission.store.attach,
@@ -228,6 +235,7 @@ class Calls:
                 record.call_id,
                 provider_call_id,
                 self.holder(),
+                spec,
             )
         except StoreUnavailable:
             attached = False
@@ -253,6 +261,14 @@ class Calls:
             await provider.hang_up(
                 self.control, record.with_state(provider_call_id=provider_call_id)
             )
+
+    async def give_up(self, record: CallRecord) -> None:
+        """An admission whose provider call exists but never went live: a phone call still
+        ringing is rejected (the phone module's `unanswered`), anything else hung up."""
+        if record.transport == "sip" and self.unanswered is not None:
+            await self.unanswered(record)
+        else:
+            await self.hang_up(record, "gateway_hangup")
 
     # -- ending a call ----------------------------------------------------------------------
 

@@ -166,9 +166,18 @@ class CallStore(Protocol):
         record."""
         ...
 
-    async def attach(self, tenant: str, call_id: str, provider_call_id: str, holder: str) -> bool:
+    async def attach(
+        self,
+        tenant: str,
+        call_id: str,
+        provider_call_id: str,
+        holder: str,
+        spec: CallSpec | None = None,
+    ) -> bool:
         """The provider created the call: it is live, held by `holder`. False when the
-        admission is gone (released as stale): the caller must undo the provider's call."""
+        admission is gone (released as stale): the caller must undo the provider's call.
+        `spec`: what the call became when it was answered (a forwarded phone call's model and
+        voice are the tenant's answer's), kept in place of the admitted one."""
         ...
 
     async def release(self, tenant: str, call_id: str) -> None:
@@ -219,6 +228,11 @@ class CallStore(Protocol):
         ...
 
     async def claim_due(self, tenant: str, policy: TenantPolicy, claim_ms: int) -> ClaimPass: ...
+
+    async def remember(self, scope: str, key: str, ttl_ms: int) -> bool:
+        """True the first time `key` is seen in `scope` within `ttl_ms` (store clock), False
+        after: a webhook delivery or a provider's call acted on once, by every replica."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -67,7 +67,7 @@ class Reaper:
         try:
             if claim.reason == "stale_admission":
                 if record.provider_call_id:  # a phone call that nobody answered in time
-                    await self._calls.hang_up(record, "gateway_hangup")
+                    await self._calls.give_up(record)
                 await store.release(record.tenant, record.call_id)
                 return
             reason = claim.reason

@@ -2,7 +2,8 @@
 
 import { Call } from "./call.js";
 import { CallError } from "./errors.js";
-import { callMode } from "./brokered.js";
+import { callMode, endingCalls } from "./brokered.js";
+import { CallsPanel } from "./calls.js";
 import { ENDED_REASONS } from "./leash.js";
 import { fillForm, forgetSettings, loadSettings, readForm, saveSettings } from "./settings.js";
 
@@ -409,3 +410,9 @@ window.addEventListener("pagehide", endCall);
 
 fillForm(ui.form, loadSettings());
 setState("idle", "Fill in the Gateway key, then enable the microphone.");
+new CallsPanel(
+  $("tenant-calls"),
+  $("tenant-calls-note"),
+  () => readForm(ui.form).gatewayKey,
+  () => call !== null || endingCalls() > 0,
+).start();

@@ -17,9 +17,25 @@ export function brokeredCallUrl(session, location) {
 // these many milliseconds, then given up: the gateway's reaper ends the call at its deadline.
 export const END_RETRY_DELAYS_MS = [500, 1000, 2000];
 
+let ending = 0;
+
+// How many hang-ups are still being asked (others on the page hold their reads meanwhile).
+export function endingCalls() {
+  return ending;
+}
+
 // Ends a brokered call at the gateway, which hangs up at the provider. The page may be closing
 // (keepalive lets the request outlive it). Resolves with the last status (0: unreachable).
 export async function endBrokeredCall(callUrl, token, delays = END_RETRY_DELAYS_MS) {
+  ending += 1;
+  try {
+    return await askToEnd(callUrl, token, delays);
+  } finally {
+    ending -= 1;
+  }
+}
+
+async function askToEnd(callUrl, token, delays) {
   for (let attempt = 0; ; attempt += 1) {
     let status = 0;
     try {
