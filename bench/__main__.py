@@ -4,7 +4,7 @@ Sections: mint (overhead and saturation), limiter, audio (time to first audio in
 memory (gateway RSS), headers (RSS and mint latency under a header attack), workers (mints/s with
 1 and 2 worker processes on Redis), brokered (brokered against direct mode: mints/s, first
 audio), leash (what the leash adds to a call's creation; the reaper's hang-up delay), offers
-(issue 26's multipart bodies against a brokered gateway, and /healthz beside them), v1 (what
+(hostile multipart bodies against a brokered gateway, and /healthz beside them), v1 (what
 `/v1/realtime/calls` adds over the stub's own calls endpoint), idle (the Redis commands a second
 of a quiet fleet: 2 replicas x 2 workers, 200 tenants, 1,000 live calls), ws (WebSocket sessions
 relayed: the round trip a frame gains, CPU per MB, RSS per session). Prints one

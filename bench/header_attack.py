@@ -1,6 +1,6 @@
 """Gateway RSS and mint latency under a header attack, next to idle and quiet figures.
 
-The attack of issue 16: connections that send one header line of many megabytes and never end
+The header attack: connections that send one header line of many megabytes and never end
 it (reconnecting as the gateway hangs up), and connections that drip a header a byte at a time.
 While it runs, real `POST /realtime_session` calls are timed one after another.
 """

@@ -1,10 +1,10 @@
-"""What issue 26's multipart bodies cost a brokered gateway, and `/healthz` beside them.
+"""What hostile multipart bodies cost a brokered gateway, and `/healthz` beside them.
 
 The bodies that froze a replica through Python's `email` parser (1,500 nested parts, 20,000 `(`
 in a part header, 7,000 empty parts), posted to `POST /realtime_calls` with a made-up call
 token: the milliseconds from sending to the documented 400/401 (sequential, one keep-alive
 connection), then `/healthz` latency while three senders post them back to back. Targets from
-the issue: each body answered within 50 ms, `/healthz` under 50 ms meanwhile.
+the target: each body answered within 50 ms, `/healthz` under 50 ms meanwhile.
 `python -m bench --only offers`.
 """
 

@@ -1,5 +1,5 @@
 """The stub's Realtime WebSocket under load: N concurrent sessions against `realtime-gateway stub`,
-each streaming 24 kHz audio both ways in 20 ms frames, as the relay benchmark of issue 22 will.
+each streaming 24 kHz audio both ways in 20 ms frames, the relay benchmark's baseline (ws.py).
 
 Each session turns server VAD off, appends a 20 ms frame every 20 ms (a quiet tone), and asks for
 a new response as soon as the last is done, so the stub speaks without pause. Figures, per N:

@@ -2,10 +2,10 @@
 before anyone edits `src/`: `python -m bench --variant granian` serves the gateway from here.
 
 Variants (comma-separated):
-  unguarded       uvicorn's plain httptools protocol, as before issue 16: no bound on the header
+  unguarded       uvicorn's plain httptools protocol, unguarded: no bound on the header
                   phase, no header timeout, no connection cap (to see what the guard prevents).
   granian         granian's embedded server in place of uvicorn (bench/granian_server.py; granian
-                  from PyPI, for the bench only), the comparison issue 15 asks for.
+                  from PyPI, for the bench only), for comparison.
   h11             uvicorn's h11 protocol with `h11_max_incomplete_event_size` as the header bound,
                   the alternative to the guarded httptools protocol (to see what it would cost).
 

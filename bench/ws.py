@@ -1,4 +1,4 @@
-"""WebSocket sessions through the gateway (issue 22): N concurrent sessions, each streaming
+"""WebSocket sessions through the gateway: N concurrent sessions, each streaming
 24 kHz PCM16 in 20 ms frames (`input_audio_buffer.append`, 1.3 kB of JSON) every 20 ms, to a
 provider that sends every frame straight back (`bench/ws_echo.py`), so audio flows both ways at
 real-time rate. The same sessions run against that provider directly, through one gateway

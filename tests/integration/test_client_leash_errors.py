@@ -1,4 +1,4 @@
-"""The client against a brokered gateway's refusals (issue 26): an offer refused with the
+"""The client against a brokered gateway's refusals: an offer refused with the
 gateway's documented body keeps its `error_code`, message and `Retry-After` (it used to become
 `SdpRefusedError("provider answered ...")`), the leash's codes have their classes, and
 `realtime-gateway connect` exits with the documented status for each."""

@@ -1,4 +1,4 @@
-"""Issue 26 §2 against a real `realtime-gateway serve` whose descriptor limit is low (set in the
+"""Few descriptors: a real `realtime-gateway serve` whose descriptor limit is low (set in the
 child only): the cap leaves room for the process's own pools, connections past the cap are
 answered 503 and let go at once (an idle one used to keep its descriptor for the header
 timeout), so with cap + 300 idle sockets open a mint is answered 200 or 503 `server_busy`,

@@ -1,4 +1,4 @@
-"""The operational surfaces (issue 16, items 5-7), against a real gateway on 127.0.0.1:
+"""The operational surfaces, against a real gateway on 127.0.0.1:
 `/metrics` needs the operator's token, `/docs` is off unless enabled, no redirect is built
 from the Host header."""
 

@@ -1,4 +1,4 @@
-"""The phase before the app, against a real `realtime-gateway serve` (issue 16, items 1-2):
+"""The phase before the app, against a real `realtime-gateway serve`:
 unterminated multi-megabyte headers and a slow header drip cost no memory and are closed, a
 real session request is served meanwhile; idle and half-sent connections are closed on time;
 connections past the cap get the documented 503. Waits are bounded; nothing asserts a time."""

@@ -1,4 +1,4 @@
-"""Issue 26 §1 against a real `realtime-gateway serve` in brokered mode: the multipart bodies
+"""Hostile offers to a real `realtime-gateway serve` in brokered mode: the multipart bodies
 that froze a replica (1,500 nested parts, 20,000 `(` in a part header, 7,000 empty parts), sent
 with a made-up call token by three senders at once, are each answered with the documented 400
 or 401 body, and `/healthz` keeps answering while they run. How many milliseconds each costs is

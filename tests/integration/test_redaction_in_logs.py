@@ -1,5 +1,5 @@
 """A provider that echoes the key in its error body, without a recognisable prefix or split by
-a space, does not get it into the gateway's logs (issue 16, item 4), on a real `serve`."""
+a space, does not get it into the gateway's logs, on a real `serve`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A provider failure (5xx, timeout, unreachable) refunds the tenant's rate-limit hit, in the
-in-process limiter and atomically in the shared Redis key (issue 16, item 8)."""
+in-process limiter and atomically in the shared Redis key."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The provider transport stops reading at the 1 MiB cap even when the answer has no
-Content-Length (chunked), instead of buffering it whole (issue 16, item 3)."""
+Content-Length (chunked), instead of buffering it whole."""
 
 from __future__ import annotations
 

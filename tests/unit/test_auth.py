@@ -250,7 +250,7 @@ def test_a_public_key_accepts_only_its_own_algorithm() -> None:
     assert auth.authenticate(bearer(jwt.encode(claims, rsa_private, "RS256"))).name == "acme"
 
 
-# -- issue 26: namespaces, clock leeway, lifetime ----------------------------------------------
+# -- namespaces, clock leeway, lifetime ------------------------------------------------------
 
 
 def test_by_default_a_jwt_naming_a_key_tenant_is_that_tenant() -> None:

@@ -1,4 +1,4 @@
-"""Inputs the red team bent (issue 16, items 9 and 10): percent-encoded dot segments in
+"""Inputs the red team bent: percent-encoded dot segments in
 endpoints, and a JWT `exp` that is a string of digits rather than a NumericDate."""
 
 from __future__ import annotations

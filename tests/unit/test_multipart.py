@@ -1,5 +1,5 @@
 """The flat multipart parser (`gateway/multipart.py`): the forms the official SDK and browsers
-send, every bound, RFC 2046's boundary and framing rules, and issue 26's attack bodies, each
+send, every bound, RFC 2046's boundary and framing rules, and the hostile bodies, each
 refused with a short reason that never quotes the body."""
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ def test_names_come_from_content_disposition_only() -> None:
     assert [p.name for p in parse_form("multipart/form-data; boundary=b", body)] == ["session"]
 
 
-# -- issue 26's attack bodies -----------------------------------------------------------------
+# -- hostile bodies ---------------------------------------------------------------------------
 
 
 def nested_parts(depth: int) -> tuple[str, bytes]:

@@ -1,7 +1,7 @@
-"""Log redaction by value and by field name (issue 16, item 4): every configured secret, and
+"""Log redaction by value and by field name: every configured secret, and
 any run of 8 or more of its characters, is gone from a log line, wherever it was, before the
 field is cut short; fields named like secrets are redacted whatever their value. A long value
-(a 1 MiB provider body) is cut to a window before it is scrubbed (issue 26)."""
+(a 1 MiB provider body) is cut to a window before it is scrubbed."""
 
 from __future__ import annotations
 
