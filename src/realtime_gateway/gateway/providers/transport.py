@@ -3,7 +3,7 @@
 `Transport` is what an adapter calls (`post_json`), `UpstreamAnswer` what it gets back, and
 `UpstreamTimeout` / `UpstreamUnreachable` the only two failures it has to handle. Minting goes
 through `providers/http1.py` (`Http1Transport`, the gateway's own keep-alive HTTP/1.1 client:
-the provider call is on the hot path); brokered calls through `calls/http.py` (aiohttp: they
+the provider call is on the hot path); brokered calls through `call_http.py` (aiohttp: they
 post multipart). Tests script a transport of their own. Every implementation follows the same
 rules: redirects never followed, one total timeout per call, answers capped at
 `MAX_ANSWER_BYTES` while they arrive, no header value in any message.
