@@ -17,7 +17,6 @@ session-creation rate as `/realtime_session`. Errors have OpenAI's shape (`error
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -197,16 +196,8 @@ async def _call_with_tenant(request: Request, runtime: Runtime, tenant: str) -> 
         asked = ga_session(parse_json_object(offer.session, "session part"), runtime.rules)
         endpoint = runtime.rules.default_endpoint
         audit.model, audit.voice, audit.endpoint = asked.model, asked.voice, endpoint
-        decision = await spend_session_quota(runtime, tenant)
-        calls = runtime.calls
-        spec = calls.spec_for(endpoint, asked.model, asked.voice, asked.fields)
-        admission = await calls.admit(tenant, "webrtc", spec=spec)
-        audit.session_id = admission.record.call_id
-        try:
-            return await _connect(runtime, admission, offer.sdp)
-        except ProviderUnavailable:
-            await runtime.limiter.refund(tenant, decision)  # the provider failed, not the tenant
-            raise
+        record, answer = await _tenant_call(runtime, audit, tenant, asked, offer.sdp)
+        return _answer(runtime, record, answer)
 
 
 async def _offer(request: Request, runtime: Runtime) -> Offer:
@@ -215,17 +206,35 @@ async def _offer(request: Request, runtime: Runtime) -> Offer:
     return read_offer(request.headers.get("content-type", ""), raw)
 
 
+async def _tenant_call(
+    runtime: Runtime, audit: MintAudit, tenant: str, asked: AskedSession, sdp: str
+) -> tuple[CallRecord, str]:
+    """A call made with the tenant's credential: one session of its rate, admitted on the
+    leash, created at the provider (a provider failure gives the session back)."""
+    decision = await spend_session_quota(runtime, tenant)
+    calls = runtime.calls
+    spec = calls.spec_for(runtime.rules.default_endpoint, asked.model, asked.voice, asked.fields)
+    admission = await calls.admit(tenant, "webrtc", spec=spec)
+    audit.session_id = admission.record.call_id
+    try:
+        return await calls.connect_webrtc(admission, sdp)
+    except ProviderUnavailable:
+        await runtime.limiter.refund(tenant, decision)  # the provider failed, not the tenant
+        raise
+
+
 async def _connect(runtime: Runtime, admission: Admission, sdp: str) -> Response:
-    started = time.perf_counter()
     record, answer = await runtime.calls.connect_webrtc(admission, sdp)
-    timing = f"broker;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return _answer(runtime, record, answer)
+
+
+def _answer(runtime: Runtime, record: CallRecord, answer: str) -> Response:
     return Response(
         answer,
         status_code=201,
         media_type="application/sdp",
         headers={
             "Location": f"{path_prefix(runtime.settings.public_url)}{CALLS_PATH}/{record.call_id}",
-            "Server-Timing": timing,
             **NO_STORE,
         },
     )
@@ -286,16 +295,7 @@ async def create_live_session(request: Request) -> JSONResponse:
         endpoint = runtime.rules.default_endpoint
         audit.model, audit.voice, audit.endpoint = asked.model, asked.voice, endpoint
         offer = read_offer("application/sdp", sdp.encode())
-        decision = await spend_session_quota(runtime, tenant.name)
-        calls = runtime.calls
-        spec = calls.spec_for(endpoint, asked.model, asked.voice, asked.fields)
-        admission = await calls.admit(tenant.name, "webrtc", spec=spec)
-        audit.session_id = admission.record.call_id
-        try:
-            record, answer = await calls.connect_webrtc(admission, offer.sdp)
-        except ProviderUnavailable:
-            await runtime.limiter.refund(tenant.name, decision)
-            raise
+        record, answer = await _tenant_call(runtime, audit, tenant.name, asked, offer.sdp)
         return JSONResponse(
             {
                 "session": _live_resource(record, runtime),
