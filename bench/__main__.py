@@ -6,7 +6,8 @@ memory (gateway RSS), headers (RSS and mint latency under a header attack), work
 audio), leash (what the leash adds to a call's creation; the reaper's hang-up delay), offers
 (issue 26's multipart bodies against a brokered gateway, and /healthz beside them), v1 (what
 `/v1/realtime/calls` adds over the stub's own calls endpoint), idle (the Redis commands a second
-of a quiet fleet: 2 replicas x 2 workers, 200 tenants, 1,000 live calls). Prints one
+of a quiet fleet: 2 replicas x 2 workers, 200 tenants, 1,000 live calls), ws (WebSocket sessions
+relayed: the round trip a frame gains, CPU per MB, RSS per session). Prints one
 `name=value [target ok|MISSED]` line per figure as it is measured, then a table of figures
 against targets. Benchmarks print; they never fail (exit 0).
 `--variant` serves the gateway with candidate hot-path changes (bench/variants.py);
@@ -41,6 +42,7 @@ SECTIONS = (
     "offers",
     "v1",
     "idle",
+    "ws",
 )
 
 
@@ -146,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
 
             idle_quick = IdlePlan(calls=300, settle=3.0, window=5.0)
             run_idle(report, idle_quick if args.quick else IdlePlan(), stack.workdir)
+        if "ws" in sections:
+            from bench.ws import WsPlan, run_ws
+
+            run_ws(report, WsPlan((1, 10), 3.0) if args.quick else WsPlan(), stack.workdir)
     except Exception as error:  # a benchmark reports what it could, never a traceback wall
         print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         print(stack.logs_tail(), file=sys.stderr, flush=True)

@@ -193,3 +193,32 @@ def test_websocket_transport_with_a_refused_key_exits_unauthorized(
     assert "HTTP 401" in result.stderr
     assert "sk-not-the-stub-key-0000" not in result.stderr
     assert stub.state.calls == []
+
+
+def test_websocket_transport_through_the_gateways_relay(
+    gateway: Any, stub: Any, tmp_path: Path
+) -> None:
+    """`connect --transport websocket` at the gateway: the session relayed, the reply spoken,
+    the session counted once in the tenant's ledger, and no key in the output."""
+    out = tmp_path / "reply.wav"
+    command = [
+        CLI, "connect", "--transport", "websocket", "--gateway", gateway.base_url,
+        "--api-key", gateway.tenant_key, "--model", "gpt-realtime", "--voice", "verse",
+        "--out", str(out), "--seconds", str(SECONDS),
+        "--input", str(speech_wav(tmp_path / "say.wav")),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    types = [json.loads(line)["type"] for line in result.stdout.splitlines()]
+    assert "session.created" in types and "response.output_audio.delta" in types
+    rate, samples = read_wav(out)
+    assert rate == 24000 and rms(samples) > 0.02
+    output = result.stdout + result.stderr
+    assert gateway.tenant_key not in output and stub.api_key not in output
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        today = httpx.get(gateway.url("/usage"), headers=gateway.auth()).json()["today"]
+        if today["calls"] == 1:
+            break
+        time.sleep(0.05)
+    assert today["by_transport"]["websocket"]["calls"] == 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 
 from tests.fixtures.gateway import GatewayFactory, RunningGateway, wired_to
-from tests.fixtures.npm import npm_tarball
+from tests.fixtures.node_openai import node_modules
 from tests.fixtures.stub import Caller, RunningStub, connect_answer, new_caller
 
 WAIT = 20.0
@@ -261,27 +260,18 @@ async def test_a_provider_failure_is_the_sdks_internal_server_error(
     assert (await until_ended(gateway, call_id))["ended_reason"] == "caller_hangup"
 
 
-NODE_OPENAI = ("openai", "7.59.0")
-# `npm view openai@7.59.0 dist.integrity`
-NODE_OPENAI_INTEGRITY = (
-    "sha512-wPYKJkLPFEdNJ2tThSg4jE1Ptsv4X3u8g8LIvu0Qz/UIhsKeCzl73rl48PtQsDVrJL/ku0liXOsbyd2TsRsPJw"
-    "=="
-)
 NODE_SCRIPT = Path(__file__).parent / "node" / "openai_v1.cjs"
 
 
 async def test_node_sdk_mints_creates_and_hangs_up(
-    gateway_factory: GatewayFactory, stub: RunningStub, tmp_path: Path
+    gateway_factory: GatewayFactory, stub: RunningStub
 ) -> None:
     gateway = start(gateway_factory, stub)
-    tarball = npm_tarball(*NODE_OPENAI, NODE_OPENAI_INTEGRITY)
-    with tarfile.open(tarball) as archive:
-        archive.extractall(tmp_path, filter="data")
     callers = [await new_caller(tone_seconds=0.0) for _ in range(2)]
     node = await asyncio.create_subprocess_exec(
         "node",
         str(NODE_SCRIPT),
-        str(tmp_path / "package"),
+        str(node_modules() / "openai"),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "GATEWAY_V1": gateway.url("/v1"), "TENANT_KEY": gateway.tenant_key},

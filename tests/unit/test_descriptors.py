@@ -39,8 +39,10 @@ def test_the_reserve_without_redis_one_provider_origin() -> None:
     reserve = descriptor_reserve(load_settings(api_keys=["acme:k"]))
     assert reserve.provider == DEFAULT_MAX_CONNECTIONS  # every default endpoint is OpenAI's
     assert reserve.redis == 0
+    relays = 100  # GATEWAY_WS_MAX_SESSIONS's default: one provider socket per session
+    assert reserve.relays == relays
     assert reserve.total == (
-        DEFAULT_MAX_CONNECTIONS + CALL_POOL + SIDEBAND_CAP + MAX_REFUSED_LINGERING + BASE
+        DEFAULT_MAX_CONNECTIONS + CALL_POOL + SIDEBAND_CAP + relays + MAX_REFUSED_LINGERING + BASE
     )
 
 

@@ -43,6 +43,7 @@ from realtime_gateway.gateway.providers.call_http import CallTransport
 from realtime_gateway.gateway.providers.http1 import Http1Transport
 from realtime_gateway.gateway.providers.transport import Transport
 from realtime_gateway.gateway.ratelimit import Limiter, build_limiter
+from realtime_gateway.gateway.relay.routes import router as relay_router
 from realtime_gateway.gateway.routes.calls import router as calls_router
 from realtime_gateway.gateway.routes.hot import hot_routes, is_hot
 from realtime_gateway.gateway.routes.session import router as sessions_router
@@ -134,6 +135,7 @@ def create_app(
             transport=transport or Http1Transport(),
             calls=services.calls,
             leash_metrics=services.leash_metrics,
+            relays=services.relays,
             phone=services.phone,
             webhooks=services.webhooks,
         )
@@ -173,6 +175,7 @@ def create_app(
     app.include_router(calls_router)
     app.include_router(usage_router)
     app.include_router(v1_router)
+    app.include_router(relay_router)
     app.include_router(phone_router)
     add_operational_routes(app, settings)
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")

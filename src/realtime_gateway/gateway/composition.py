@@ -39,6 +39,9 @@ from realtime_gateway.gateway.redisconn import (
     redis_from_settings,
     redis_topology,
 )
+from realtime_gateway.gateway.relay.relay import RelayLimits
+from realtime_gateway.gateway.relay.sessions import RelaySessions
+from realtime_gateway.gateway.relay.upstream import Upstreams
 from realtime_gateway.gateway.replica_wait import ReplicaWait
 from realtime_gateway.gateway.settings import ConfigError, Settings
 from realtime_gateway.webhook_signing import WebhookSecret, WebhookSecretError
@@ -114,6 +117,7 @@ class Services:
     reaper: Reaper
     watcher: SidebandWatcher
     leash_metrics: LeashMetrics
+    relays: RelaySessions
     phone: Phone
     webhooks: WebhookGate | None  # None: no GATEWAY_OPENAI_WEBHOOK_SECRET, no phone webhook
     _closers: list[object] = field(default_factory=list)
@@ -181,7 +185,16 @@ def build_services(
     leash_metrics = LeashMetrics(metrics)
     calls.on_end.append(leash_metrics.report)
     reaper = Reaper(calls, lock=ReplicaLock.from_environment())
-    closers: list[object] = [sidebands, store]
+    relays = RelaySessions(
+        Upstreams(api_key, settings.provider_timeout, settings.ws_max_sessions),
+        RelayLimits(
+            max_frame_bytes=settings.ws_max_frame_bytes,
+            stall_seconds=settings.ws_stall_seconds,
+        ),
+        max_sockets=settings.ws_max_sessions,
+    )
+    calls.close_session = relays.close
+    closers: list[object] = [sidebands, relays, store]
     if limiter is None:
         limiter = build_limiter(settings)
         closers.append(limiter)
@@ -192,7 +205,7 @@ def build_services(
         closers.append(local)
     if call_transport is None:
         closers.append(http)
-    return Services(calls, reaper, watcher, leash_metrics, phone, webhooks, closers)
+    return Services(calls, reaper, watcher, leash_metrics, relays, phone, webhooks, closers)
 
 
 def build_phone(

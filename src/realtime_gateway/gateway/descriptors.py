@@ -11,6 +11,8 @@ classes that open them):
 - brokered calls' provider client (`providers/call_http.py`): at most `CALL_POOL` connections;
 - sidebands (`leash/sideband.py`): one WebSocket per watched call, at most `SIDEBAND_CAP`
   (the limit of the session they share; a further sideband waits for one to close);
+- relayed WebSocket sessions (`relay/`): one provider socket each, at most
+  `GATEWAY_WS_MAX_SESSIONS` (a further session is refused at its upgrade);
 - Redis: `REDIS_CLIENTS` clients (the limiter, the call store with its fleet), each a
   pool per server: `POOL_SIZE` on one Redis, `UNBLOCKED_POOL_SIZE` per node with Cluster or
   Sentinel (plus one connection per sentinel);
@@ -47,13 +49,22 @@ class Reserve:
     provider: int
     calls: int
     sidebands: int
+    relays: int
     redis: int
     refused: int
     base: int = BASE
 
     @property
     def total(self) -> int:
-        return self.provider + self.calls + self.sidebands + self.redis + self.refused + self.base
+        return (
+            self.provider
+            + self.calls
+            + self.sidebands
+            + self.relays
+            + self.redis
+            + self.refused
+            + self.base
+        )
 
 
 def redis_descriptors(settings: Settings) -> int:
@@ -76,6 +87,7 @@ def descriptor_reserve(settings: Settings) -> Reserve:
         provider=DEFAULT_MAX_CONNECTIONS * max(1, len(origins)),
         calls=CALL_POOL,
         sidebands=SIDEBAND_CAP,
+        relays=settings.ws_max_sessions,
         redis=redis_descriptors(settings),
         refused=MAX_REFUSED_LINGERING,
     )

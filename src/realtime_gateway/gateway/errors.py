@@ -200,7 +200,8 @@ class ProviderUnavailable(ProviderError):
 
 
 class ServerBusy(GatewayError):
-    """More connections than `GATEWAY_MAX_CONNECTIONS`: answered by the protocol, not a route."""
+    """More connections than `GATEWAY_MAX_CONNECTIONS` (answered by the protocol, not a
+    route), or more relayed WebSocket sessions than `GATEWAY_WS_MAX_SESSIONS` (at the upgrade)."""
 
     status_code = 503
     error_code = "server_busy"

@@ -22,6 +22,7 @@ from realtime_gateway.gateway.phone.webhook import WebhookGate
 from realtime_gateway.gateway.providers.registry import UnknownWire, provider_for
 from realtime_gateway.gateway.providers.transport import Transport
 from realtime_gateway.gateway.ratelimit import Limiter
+from realtime_gateway.gateway.relay.sessions import RelaySessions
 from realtime_gateway.gateway.settings import ConfigError, Settings
 
 
@@ -35,6 +36,7 @@ class Runtime:
     transport: Transport
     calls: Calls  # making, reading and ending calls on the leash (gateway/calls)
     leash_metrics: LeashMetrics
+    relays: RelaySessions  # the WebSocket sessions this process relays (gateway/relay)
     phone: Phone  # phone calls (gateway/phone)
     webhooks: WebhookGate | None  # OpenAI's webhooks; None without a webhook secret
 

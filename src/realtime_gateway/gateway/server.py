@@ -33,7 +33,16 @@ def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
         access_log=False,
         server_header=False,
         proxy_headers=False,
-        ws="none",
+        # WebSocket sessions (`relay/`): websockets' sans-I/O protocol, as the stub serves
+        # them; a message past the cap is refused by the protocol itself with 1009. Pings
+        # find a dead peer; the relay bounds what it buffers for a slow one.
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_frame_bytes,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        ws_per_message_deflate=False,
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
         timeout_keep_alive=math.ceil(settings.keepalive_timeout),
         # After SIGTERM, requests still running this long are cancelled (the supervisor of
         # several workers kills one that is still there a moment later).
@@ -42,10 +51,10 @@ def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
     )
 
 
-def serving_line(host: str, port: int, suffix: str = "") -> str:
-    """The documented first line of `serve` on stdout."""
+def serving_line(host: str, port: int, suffix: str = "", scheme: str = "http") -> str:
+    """The documented first line of `serve` on stdout (`https` with a TLS certificate)."""
     where = f"[{host}]" if ":" in host else host
-    return f"realtime-gateway serving on http://{where}:{port}/{suffix}"
+    return f"realtime-gateway serving on {scheme}://{where}:{port}/{suffix}"
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -73,7 +82,8 @@ def run_gateway(settings: Settings, app: FastAPI | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(serving_line(settings.host, sock.getsockname()[1]), flush=True)
+    scheme = "https" if settings.tls_certfile else "http"
+    print(serving_line(settings.host, sock.getsockname()[1], scheme=scheme), flush=True)
     # uvicorn stops gracefully on these, then restores the handlers it found and raises the
     # signal again. Found, this no-op handler makes that a graceful stop's end instead of the
     # process dying by the signal: one worker exits 0, as the supervisor of several does.

@@ -335,6 +335,38 @@ class Settings(BaseSettings):
         "it off on the origin that serves the UI)",
     )
 
+    # -- WebSocket sessions and TLS (DESIGN.md section 13) --------------------------------
+    ws_max_frame_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="the largest client frame (message) a relayed WebSocket session takes; a "
+        "larger one closes the session with 1009",
+    )
+    ws_max_sessions: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="WebSocket sessions and tenant sidebands one process relays at once (each "
+        "holds a socket to the provider, kept back from the connection cap); more get 503 "
+        "`server_busy` at the upgrade",
+    )
+    ws_stall_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="seconds a relayed WebSocket session's client may leave a frame unread "
+        "(its buffers full) before the session is closed (1008)",
+    )
+    tls_certfile: str | None = Field(
+        default=None,
+        description="PEM certificate (chain) to serve HTTPS and WSS with; needs "
+        "`GATEWAY_TLS_KEYFILE`. None = plain HTTP (openai for node always dials `wss://`)",
+    )
+    tls_keyfile: str | None = Field(
+        default=None, description="PEM private key of `GATEWAY_TLS_CERTFILE`"
+    )
+
     # -- brokered calls (DESIGN.md section 10) --------------------------------------------
     call_mode: Literal["direct", "brokered"] = Field(
         default="direct",
@@ -565,6 +597,11 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "OPENAI_API_KEY is not set, but a non-local provider endpoint is configured"
             )
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ConfigError("GATEWAY_TLS_CERTFILE and GATEWAY_TLS_KEYFILE go together")
+        for name, path in (("CERTFILE", self.tls_certfile), ("KEYFILE", self.tls_keyfile)):
+            if path is not None and not os.access(path, os.R_OK):
+                raise ConfigError(f"GATEWAY_TLS_{name} {path} cannot be read")
         if self.audit_log and self.audit_log != "-":
             try:  # the same open the audit handler does, so its refusal is a config error
                 with open(self.audit_log, "a", encoding="utf-8"):

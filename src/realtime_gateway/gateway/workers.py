@@ -234,7 +234,8 @@ def serve_workers(settings: Settings, app: FastAPI, count: int) -> int:
         )
         return 1
     port = reserved.getsockname()[1]
-    print(serving_line(settings.host, port, f" with {count} workers"), flush=True)
+    scheme = "https" if settings.tls_certfile else "http"
+    print(serving_line(settings.host, port, f" with {count} workers", scheme), flush=True)
     with reaper_lock_file():
         return Supervisor(settings=settings, app=app, reserved=reserved, count=count).run()
 

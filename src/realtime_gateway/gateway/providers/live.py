@@ -109,3 +109,6 @@ class Live:
         if not isinstance(seconds, int | float) or isinstance(seconds, bool):
             return None
         return UsageReport(audio_ms=int(seconds * 1000))
+
+    def session_url(self, spec: CallSpec, intent: str | None) -> str | None:
+        return None  # Live sessions are WebRTC (brokered), never a relayed WebSocket

@@ -92,6 +92,11 @@ class Provider(Protocol):
         """The usage an event of the sideband carries, if any."""
         ...
 
+    def session_url(self, spec: CallSpec, intent: str | None) -> str | None:
+        """The provider's Realtime WebSocket for a session relayed by the gateway (`model`
+        from the spec, or `intent=transcription`); None: the provider has none."""
+        ...
+
 
 async def post_call(
     control: CallControl,

@@ -186,6 +186,15 @@ class RealtimeGa:
     def usage_of(self, event: dict[str, Any]) -> UsageReport | None:
         return response_usage(event)
 
+    def session_url(self, spec: CallSpec, intent: str | None) -> str | None:
+        parts = urlsplit(api_root(spec.endpoint))
+        scheme = {"https": "wss", "http": "ws"}[parts.scheme]
+        if intent is not None:
+            query = "intent=" + quote(intent, safe="")
+        else:
+            query = "model=" + quote(spec.model, safe="")
+        return urlunsplit((scheme, parts.netloc, parts.path + "/realtime", query, ""))
+
 
 class RealtimeBeta(RealtimeGa):
     """The beta minting shape (`POST .../realtime/sessions`, SDP at `.../realtime?model=M`)."""
