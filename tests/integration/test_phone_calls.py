@@ -562,3 +562,35 @@ async def test_no_secret_key_or_provider_call_id_reaches_the_tenant_or_the_logs(
         assert secret.encode() not in delivered
         assert secret not in logged
         assert secret not in answers
+
+
+async def test_the_tenant_joins_its_phone_calls_sideband(
+    gateway_factory: GatewayFactory, phone_stub: RunningStub
+) -> None:
+    """`client.realtime.connect(call_id=<gateway call id>)` on a phone call, as on a WebRTC
+    call: the pins hold, the model answers, and the ledger has the response's tokens, as sip."""
+    gateway = phone_gateway(gateway_factory, phone_stub, max_call_seconds=60)
+    call_id = await dial(phone_stub)
+    assert (await rung_out(phone_stub, call_id)).sip.outcome == "accepted"  # type: ignore[union-attr]
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
+        [call] = await tenant_calls(http, gateway)
+        client = AsyncOpenAI(api_key=gateway.tenant_key, base_url=gateway.url("/v1"), max_retries=0)
+        async with client.realtime.connect(call_id=call["id"]) as sideband:
+            await sideband.session.update(session={"type": "realtime", "instructions": "Pirate."})
+            async with asyncio.timeout(WAIT):
+                async for event in sideband:
+                    if event.type == "session.updated":
+                        assert event.session.instructions == INSTRUCTIONS  # the pin holds
+                        await sideband.send({"type": "response.create"})
+                    if event.type == "response.done":
+                        output_tokens = event.response.usage.output_tokens
+                        break
+        assert output_tokens > 0
+        hung_up = await http.delete(f"/realtime_calls/{call['id']}", headers=gateway.auth())
+        assert hung_up.status_code == 200, hung_up.text
+        async with asyncio.timeout(WAIT):
+            while (today := (await usage(http, gateway))["today"])["calls"] < 1:
+                await asyncio.sleep(0.1)
+    assert today["by_transport"]["sip"]["calls"] == 1
+    # This response is in the ledger (the caller's own turn, answered by VAD, may add one).
+    assert today["tokens"]["output"] >= output_tokens
