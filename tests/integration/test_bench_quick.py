@@ -42,6 +42,10 @@ FIGURES = [
     "offer_attack_parens_20000_p50_ms",
     "offer_attack_empty_parts_7000_p50_ms",
     "offer_attack_healthz_p99_ms",
+    "ws_10_direct_rtt_ms_p99",
+    "ws_10_gateway_added_ms_p99",
+    "ws_10_gateway_cpu_ms_per_mb",
+    "ws_10_gateway_rss_kb_per_session",
 ]
 
 
