@@ -151,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         if "ws" in sections:
             from bench.ws import WsPlan, run_ws
 
-            run_ws(report, WsPlan((1, 10), 3.0) if args.quick else WsPlan(), stack.workdir)
+            # --quick leaves LiteLLM out: its first install takes minutes.
+            plan = WsPlan((1, 10), 3.0) if args.quick else WsPlan()
+            run_ws(report, plan, stack.workdir, litellm=not args.quick)
     except Exception as error:  # a benchmark reports what it could, never a traceback wall
         print(f"# bench aborted: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         print(stack.logs_tail(), file=sys.stderr, flush=True)

@@ -45,6 +45,10 @@ FIGURES = [
     "v1_calls_v1_token_added_ms_p50",
     "v1_calls_v1_tenant_added_ms_p99",
     "idle_redis_commands_per_s",
+    "ws_10_direct_rtt_ms_p99",
+    "ws_10_gateway_added_ms_p99",
+    "ws_10_gateway_cpu_ms_per_mb",
+    "ws_10_gateway_rss_kb_per_session",
 ]
 
 

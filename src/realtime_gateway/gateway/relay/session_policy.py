@@ -44,8 +44,8 @@ def error_event(
 
 
 def initial_update(spec: CallSpec, policy: TenantPolicy, intent: str | None) -> dict[str, Any]:
-    """The gateway's first `session.update`; None-like (no `session` fields) when nothing is
-    granted or pinned."""
+    """The gateway's first `session.update` (the token's voice and session, the tenant's
+    instructions); empty when nothing is granted or pinned, and for transcription sessions."""
     if intent is not None:
         return {}
     session: dict[str, Any] = {**spec.session, "type": "realtime"}
