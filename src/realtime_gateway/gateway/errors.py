@@ -284,6 +284,24 @@ class ErrorBody(BaseModel):
     message: str
 
 
+class OpenAIError(BaseModel):
+    message: str
+    type: str
+    code: str
+    param: str | None
+
+
+class OpenAIErrorBody(BaseModel):
+    """The error body on `/v1` paths, as OpenAI answers: our `error_code` is its `code`."""
+
+    error: OpenAIError
+
+
 def documented(description: str) -> dict[str, Any]:
     """An OpenAPI `responses` entry for an error status, with the error body's schema."""
     return {"model": ErrorBody, "description": description}
+
+
+def documented_openai(description: str) -> dict[str, Any]:
+    """The same for a `/v1` route, whose errors have OpenAI's shape."""
+    return {"model": OpenAIErrorBody, "description": description}

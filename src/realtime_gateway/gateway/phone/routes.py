@@ -15,7 +15,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from realtime_gateway.gateway.errors import InvalidRequest, NotFound, documented
+from realtime_gateway.gateway.errors import (
+    InvalidRequest,
+    NotFound,
+    documented,
+    documented_openai,
+)
 from realtime_gateway.gateway.phone.answer import DECLINE
 from realtime_gateway.gateway.phone.webhook import BadDelivery
 from realtime_gateway.gateway.routes.session import read_body
@@ -62,10 +67,10 @@ async def json_object(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
 
 
 ANSWER_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: documented("invalid_request: not a ringing forwarded call, or a bad body"),
-    401: documented("unauthorized: missing or invalid tenant credential"),
-    404: documented("not_found: no such call of this tenant"),
-    500: documented("provider_error: the provider refused or did not answer"),
+    400: documented_openai("invalid_request: not a ringing forwarded call, or a bad body"),
+    401: documented_openai("unauthorized: missing or invalid tenant credential"),
+    404: documented_openai("not_found: no such call of this tenant"),
+    500: documented_openai("provider_error: the provider refused or did not answer"),
 }
 
 
@@ -74,9 +79,8 @@ ANSWER_ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Accept a phone call forwarded to the tenant (the body is the session)",
     responses=ANSWER_ERRORS,
 )
-async def accept_call(
-    call_id: str, request: Request, tenant: TenantDep, runtime: RuntimeDep
-) -> Response:
+async def accept_call(request: Request, tenant: TenantDep, runtime: RuntimeDep) -> Response:
+    call_id = request.path_params["call_id"]  # read by hand: no FastAPI 422
     session = await json_object(request, runtime)
     await runtime.phone.accept(tenant.name, call_id, session)
     return Response(status_code=200)
@@ -94,9 +98,8 @@ def sip_status(body: dict[str, Any], default: int | None) -> int:
     summary="Reject a phone call forwarded to the tenant (`status_code`, a SIP status)",
     responses=ANSWER_ERRORS,
 )
-async def reject_call(
-    call_id: str, request: Request, tenant: TenantDep, runtime: RuntimeDep
-) -> Response:
+async def reject_call(request: Request, tenant: TenantDep, runtime: RuntimeDep) -> Response:
+    call_id = request.path_params["call_id"]  # read by hand: no FastAPI 422
     body = await json_object(request, runtime)
     await runtime.phone.reject(tenant.name, call_id, sip_status(body, DECLINE))
     return Response(status_code=200)
@@ -107,9 +110,8 @@ async def reject_call(
     summary="Accept a GPT-Live phone call forwarded to the tenant (`{session}`)",
     responses=ANSWER_ERRORS,
 )
-async def accept_live(
-    call_id: str, request: Request, tenant: TenantDep, runtime: RuntimeDep
-) -> Response:
+async def accept_live(request: Request, tenant: TenantDep, runtime: RuntimeDep) -> Response:
+    call_id = request.path_params["call_id"]  # read by hand: no FastAPI 422
     session = (await json_object(request, runtime)).get("session")
     if not isinstance(session, dict):
         raise InvalidRequest("session must be an object")
@@ -122,9 +124,8 @@ async def accept_live(
     summary="Reject a GPT-Live phone call forwarded to the tenant (`status_code` required)",
     responses=ANSWER_ERRORS,
 )
-async def reject_live(
-    call_id: str, request: Request, tenant: TenantDep, runtime: RuntimeDep
-) -> Response:
+async def reject_live(request: Request, tenant: TenantDep, runtime: RuntimeDep) -> Response:
+    call_id = request.path_params["call_id"]  # read by hand: no FastAPI 422
     body = await json_object(request, runtime)
     await runtime.phone.reject(tenant.name, call_id, sip_status(body, None), live=True)
     return Response(status_code=200)

@@ -34,7 +34,7 @@ from realtime_gateway.gateway.errors import (
     InvalidRequest,
     ProviderUnavailable,
     TransferNotAllowed,
-    documented,
+    documented_openai,
 )
 from realtime_gateway.gateway.policy import normalise_uri
 from realtime_gateway.gateway.providers.base import MintedSession
@@ -64,28 +64,28 @@ NO_STORE = {"Cache-Control": "no-store"}
 router = APIRouter()
 
 MINT_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: documented("invalid_request: the session asked for is not valid or not allowed"),
-    401: documented("unauthorized: missing or invalid tenant credential"),
-    408: documented("request_timeout: the body did not arrive in time"),
-    413: documented("payload_too_large: the body is over the limit"),
-    429: documented("rate_limited: the tenant's session-creation rate is spent"),
-    503: documented("calls_unavailable / limiter_unavailable: Redis is down"),
+    400: documented_openai("invalid_request: the session asked for is not valid or not allowed"),
+    401: documented_openai("unauthorized: missing or invalid tenant credential"),
+    408: documented_openai("request_timeout: the body did not arrive in time"),
+    413: documented_openai("payload_too_large: the body is over the limit"),
+    429: documented_openai("rate_limited: the tenant's session-creation rate is spent"),
+    503: documented_openai("calls_unavailable / limiter_unavailable: Redis is down"),
 }
 CALL_ERRORS: dict[int | str, dict[str, Any]] = {
     **MINT_ERRORS,
-    401: documented("unauthorized: unknown, expired or used call token, or bad credential"),
-    429: documented("too_many_calls / quota_exceeded / rate_limited: the leash refused"),
-    500: documented("provider_error: the provider refused, failed or did not answer"),
+    401: documented_openai("unauthorized: unknown, expired or used call token, or bad credential"),
+    429: documented_openai("too_many_calls / quota_exceeded / rate_limited: the leash refused"),
+    500: documented_openai("provider_error: the provider refused, failed or did not answer"),
 }
 ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: documented("unauthorized: missing or invalid credential"),
-    403: documented("transfer_not_allowed: the target is not in the tenant's refer_targets"),
-    404: documented("not_found: no such call for this credential"),
-    500: documented("provider_error: the provider did not confirm"),
+    401: documented_openai("unauthorized: missing or invalid credential"),
+    403: documented_openai("transfer_not_allowed: the target is not in the tenant's refer_targets"),
+    404: documented_openai("not_found: no such call for this credential"),
+    500: documented_openai("provider_error: the provider did not confirm"),
 }
 REFER_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: documented("invalid_request: no target_uri, or the call is not a live phone call"),
-    408: documented("request_timeout: the body did not arrive in time"),
+    400: documented_openai("invalid_request: no target_uri, or the call is not a live phone call"),
+    408: documented_openai("request_timeout: the body did not arrive in time"),
     **ACTION_ERRORS,
 }
 
