@@ -119,7 +119,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings, metrics, call_transport=call_transport)
+        services = build_services(
+            settings, metrics, call_transport=call_transport, authenticator=authenticator
+        )
         runtime = Runtime(
             settings=settings,
             authenticator=authenticator,
@@ -129,8 +131,10 @@ def create_app(
             transport=transport or Http1Transport(),
             calls=services.calls,
             leash_metrics=services.leash_metrics,
+            tenants=services.directory,
         )
         app.state.runtime = runtime
+        await services.load_tenants()
         services.start()
         try:
             yield

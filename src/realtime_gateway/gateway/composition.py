@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from realtime_gateway.gateway.auth import Authenticator
 from realtime_gateway.gateway.calls.memory_store import MemoryCallStore, MemoryFleet
 from realtime_gateway.gateway.calls.redis_fleet import RedisFleet
 from realtime_gateway.gateway.calls.redis_store import RedisCallStore
 from realtime_gateway.gateway.calls.service import CallMode, Calls, CallsConfig
 from realtime_gateway.gateway.calls.store import CallStore, Fleet
+from realtime_gateway.gateway.errors import CallsUnavailable
 from realtime_gateway.gateway.leash.reaper import Reaper
 from realtime_gateway.gateway.leash.replica_lock import ReplicaLock
 from realtime_gateway.gateway.leash.report import LeashMetrics
@@ -35,6 +37,9 @@ from realtime_gateway.gateway.redisconn import (
 )
 from realtime_gateway.gateway.replica_wait import ReplicaWait
 from realtime_gateway.gateway.settings import ConfigError, Settings
+from realtime_gateway.gateway.tenants.directory import TenantDirectory
+from realtime_gateway.gateway.tenants.redis_registry import RedisRegistry
+from realtime_gateway.gateway.tenants.registry import MemoryRegistry, Snapshot, TenantRegistry
 
 # An admission that is not live by then is stale: the provider's answer took longer than its
 # timeout allows, or the process that admitted it died. A reaper releases it.
@@ -75,13 +80,23 @@ class Services:
     reaper: Reaper
     watcher: SidebandWatcher
     leash_metrics: LeashMetrics
+    directory: TenantDirectory
     _closers: list[object] = field(default_factory=list)
 
+    async def load_tenants(self) -> None:
+        """Read the tenant registry once, before the first request."""
+        try:
+            await self.directory.refresh()
+        except CallsUnavailable:  # Redis down at start: the directory's loop reads it later
+            pass
+
     def start(self) -> None:
+        self.directory.start()
         self.reaper.start()
         self.watcher.start()
 
     async def aclose(self) -> None:
+        await self.directory.aclose()
         await self.watcher.aclose()
         await self.reaper.aclose()
         for closer in self._closers:
@@ -103,12 +118,43 @@ def build_stores(settings: Settings) -> tuple[CallStore, Fleet, ReplicaWait | No
     return redis_store, RedisFleet(redis_store), wait
 
 
+def build_directory(
+    settings: Settings, calls: Calls, authenticator: Authenticator | None
+) -> TenantDirectory:
+    """The runtime tenant registry (Redis, or this process), applied on every change to the
+    authenticator's keys and to the policies the call service resolves."""
+    registry: TenantRegistry = (
+        RedisRegistry(redis_from_settings(settings), owns_client=True)
+        if settings.redis_configured()
+        else MemoryRegistry()
+    )
+    configured = set(policies_from(settings).tenants)
+    if authenticator is not None:
+        configured |= authenticator.key_tenants
+    directory = TenantDirectory(registry, frozenset(configured))
+
+    def apply(snapshot: Snapshot) -> None:
+        runtime = {n: e for n, e in snapshot.tenants.items() if n not in directory.config_tenants}
+        if authenticator is not None:
+            authenticator.use_runtime(
+                [(k.tenant, k.sha256) for k in snapshot.keys.values() if k.tenant in runtime],
+                frozenset(name for name, entry in runtime.items() if entry.disabled),
+            )
+        calls.policies = policies_from(settings, {n: e.overrides() for n, e in runtime.items()})
+
+    directory.listeners.append(apply)
+    return directory
+
+
 def build_services(
     settings: Settings,
     metrics: GatewayMetrics,
     *,
     call_transport: CallTransport | None = None,
+    authenticator: Authenticator | None = None,
 ) -> Services:
+    """`authenticator`: the app's, to which the registry's keys are given (none: policies
+    only)."""
     api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     http = call_transport or AiohttpCallTransport()
     store, fleet, wait = build_stores(settings)
@@ -142,7 +188,8 @@ def build_services(
         closers.append(local)
     if call_transport is None:
         closers.append(http)
-    return Services(calls, reaper, watcher, leash_metrics, closers)
+    directory = build_directory(settings, calls, authenticator)
+    return Services(calls, reaper, watcher, leash_metrics, directory, closers)
 
 
 class _HolderName:

@@ -5,6 +5,7 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── InvalidRequest        400 invalid_request
     ├── Unauthorized          401 unauthorized        (+ WWW-Authenticate: Bearer)
     ├── NotFound              404 not_found
+    ├── Conflict              409 conflict            (admin API: the tenant exists)
     ├── MethodNotAllowed      405 method_not_allowed
     ├── RequestTimeout        408 request_timeout
     ├── PayloadTooLarge       413 payload_too_large
@@ -116,6 +117,14 @@ class NotFound(GatewayError):
 
     status_code = 404
     error_code = "not_found"
+
+
+class Conflict(GatewayError):
+    """Admin API only: a tenant of that name exists already (in the registry, the environment
+    or the config file; a disabled tenant keeps its name)."""
+
+    status_code = 409
+    error_code = "conflict"
 
 
 class MethodNotAllowed(GatewayError):

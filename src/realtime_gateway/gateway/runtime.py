@@ -21,6 +21,7 @@ from realtime_gateway.gateway.providers.registry import UnknownWire, provider_fo
 from realtime_gateway.gateway.providers.transport import Transport
 from realtime_gateway.gateway.ratelimit import Limiter
 from realtime_gateway.gateway.settings import ConfigError, Settings
+from realtime_gateway.gateway.tenants.directory import TenantDirectory
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Runtime:
     transport: Transport
     calls: Calls  # making, reading and ending calls on the leash (gateway/calls)
     leash_metrics: LeashMetrics
+    tenants: TenantDirectory | None = None  # the runtime tenant registry, as last read
 
 
 def build_rules(settings: Settings) -> RequestRules:
