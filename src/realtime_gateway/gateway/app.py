@@ -132,6 +132,7 @@ def create_app(
             calls=services.calls,
             leash_metrics=services.leash_metrics,
             tenants=services.directory,
+            webhooks=services.webhooks,
         )
         app.state.runtime = runtime
         await services.load_tenants()

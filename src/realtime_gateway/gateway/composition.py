@@ -40,6 +40,10 @@ from realtime_gateway.gateway.settings import ConfigError, Settings
 from realtime_gateway.gateway.tenants.directory import TenantDirectory
 from realtime_gateway.gateway.tenants.redis_registry import RedisRegistry
 from realtime_gateway.gateway.tenants.registry import MemoryRegistry, Snapshot, TenantRegistry
+from realtime_gateway.gateway.usage_hooks.delivery import UsageWebhooks
+from realtime_gateway.gateway.usage_hooks.outbox import MemoryOutbox, Outbox
+from realtime_gateway.gateway.usage_hooks.redis_outbox import RedisOutbox
+from realtime_gateway.webhook_signing import WebhookSecret, WebhookSecretError
 
 # An admission that is not live by then is stale: the provider's answer took longer than its
 # timeout allows, or the process that admitted it died. A reaper releases it.
@@ -81,6 +85,7 @@ class Services:
     watcher: SidebandWatcher
     leash_metrics: LeashMetrics
     directory: TenantDirectory
+    webhooks: UsageWebhooks | None = None
     _closers: list[object] = field(default_factory=list)
 
     async def load_tenants(self) -> None:
@@ -92,11 +97,15 @@ class Services:
 
     def start(self) -> None:
         self.directory.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
         self.reaper.start()
         self.watcher.start()
 
     async def aclose(self) -> None:
         await self.directory.aclose()
+        if self.webhooks is not None:
+            await self.webhooks.aclose()
         await self.watcher.aclose()
         await self.reaper.aclose()
         for closer in self._closers:
@@ -189,7 +198,26 @@ def build_services(
     if call_transport is None:
         closers.append(http)
     directory = build_directory(settings, calls, authenticator)
-    return Services(calls, reaper, watcher, leash_metrics, directory, closers)
+    webhooks = build_webhooks(settings)
+    if webhooks is not None:
+        calls.on_end.append(webhooks.on_end)
+    return Services(calls, reaper, watcher, leash_metrics, directory, webhooks, closers)
+
+
+def build_webhooks(settings: Settings) -> UsageWebhooks | None:
+    """The usage webhooks' outbox (Redis, or this process) and delivery loop, when configured."""
+    if settings.usage_webhook_url is None or settings.usage_webhook_secret is None:
+        return None
+    try:
+        secret = WebhookSecret(settings.usage_webhook_secret.get_secret_value())
+    except WebhookSecretError as error:
+        raise ConfigError(f"GATEWAY_USAGE_WEBHOOK_SECRET: {error.reason}") from None
+    outbox: Outbox = (
+        RedisOutbox(redis_from_settings(settings), owns_client=True)
+        if settings.redis_configured()
+        else MemoryOutbox()
+    )
+    return UsageWebhooks(outbox, settings.usage_webhook_url, secret)
 
 
 class _HolderName:

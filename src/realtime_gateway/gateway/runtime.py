@@ -22,6 +22,7 @@ from realtime_gateway.gateway.providers.transport import Transport
 from realtime_gateway.gateway.ratelimit import Limiter
 from realtime_gateway.gateway.settings import ConfigError, Settings
 from realtime_gateway.gateway.tenants.directory import TenantDirectory
+from realtime_gateway.gateway.usage_hooks.delivery import UsageWebhooks
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Runtime:
     calls: Calls  # making, reading and ending calls on the leash (gateway/calls)
     leash_metrics: LeashMetrics
     tenants: TenantDirectory | None = None  # the runtime tenant registry, as last read
+    webhooks: UsageWebhooks | None = None  # usage webhooks, when configured
 
 
 def build_rules(settings: Settings) -> RequestRules:

@@ -9,6 +9,7 @@ import csv
 import hashlib
 import hmac
 import io
+import json
 import re
 from datetime import date
 from typing import Annotated, Any
@@ -363,3 +364,34 @@ async def usage(request: Request, runtime: AdminDep) -> Response:
         "days": [{"tenant": tenant, **day_body(d)} for tenant, d in rows],
     }
     return JSONResponse(body, headers=NO_STORE)
+
+
+# -- usage webhooks --------------------------------------------------------------------------
+
+
+@router.get("/webhooks", summary="Usage webhooks: pending deliveries and failures")
+async def webhooks(runtime: AdminDep) -> JSONResponse:
+    hooks = runtime.webhooks
+    if hooks is None:
+        return JSONResponse({"configured": False, "pending": 0, "failures": []}, headers=NO_STORE)
+    failures = [
+        {
+            "id": f.event_id,
+            "attempts": f.attempts,
+            "error": f.error,
+            "failed_ms": f.failed_ms,
+            "event": json.loads(f.payload),
+        }
+        for f in await hooks.outbox.failures()
+    ]
+    body = {"configured": True, "pending": await hooks.outbox.pending(), "failures": failures}
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.post("/webhooks/{event_id}/retry", summary="Queue a failed delivery again")
+async def retry_webhook(event_id: str, runtime: AdminDep) -> JSONResponse:
+    hooks = runtime.webhooks
+    if hooks is None or not await hooks.outbox.requeue(event_id):
+        raise NotFound("no such failed delivery")
+    record_admin("webhook.requeued", event_id=event_id)
+    return JSONResponse({"id": event_id, "queued": True}, headers=NO_STORE)

@@ -1,0 +1,101 @@
+"""Usage webhooks: each call's end reaches the operator's receiver as a signed `call.ended`
+event, at least once. A receiver that fails the first three deliveries gets the fourth, with
+the same `webhook-id` every time, and the official `openai` package's `webhooks.unwrap` accepts
+the signature. In process (memory outbox) and on a real redis-server (the stream)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+from openai import OpenAI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from realtime_gateway.webhook_signing import WebhookSecret
+from tests.fixtures.gateway import GatewayFactory, wired_to
+from tests.fixtures.servers import serve_in_thread
+from tests.fixtures.stub import RunningStub, ToneTrack
+
+BODY = {"model": "gpt-realtime", "voice": "verse"}
+
+
+@dataclass
+class Receiver:
+    fail_first: int
+    seen: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+    async def hook(self, request: Request) -> Response:
+        self.seen.append((dict(request.headers), await request.body()))
+        return Response(status_code=500 if len(self.seen) <= self.fail_first else 204)
+
+
+async def wait_for(check: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_failing_receiver_gets_the_event_on_the_fourth_attempt_with_the_same_id(
+    backend: str, gateway_factory: GatewayFactory, stub: RunningStub, request: Any
+) -> None:
+    _, secret = WebhookSecret.generate()
+    receiver = Receiver(fail_first=3)
+    app = Starlette(routes=[Route("/hook", receiver.hook, methods=["POST"])])
+    redis = {"redis_url": request.getfixturevalue("redis_url")} if backend == "redis" else {}
+    with serve_in_thread(app) as served:
+        gateway = gateway_factory(
+            **wired_to(stub),
+            call_mode="brokered",
+            usage_webhook_url=served.base_url + "/hook",
+            usage_webhook_secret=secret,
+            **redis,
+        )
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.createDataChannel("oai-events")
+        pc.addTrack(ToneTrack(0.2))
+        await pc.setLocalDescription(await pc.createOffer())
+        try:
+            async with httpx.AsyncClient(timeout=20) as http:
+                minted = await http.post(
+                    gateway.url("/realtime_session"), json=BODY, headers=gateway.auth()
+                )
+                token = minted.json()["session"]["client_secret"]["value"]
+                created = await http.post(
+                    gateway.url("/realtime_calls"),
+                    content=pc.localDescription.sdp,
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/sdp"},
+                )
+                assert created.status_code == 201, created.text
+                location = created.headers["location"]
+                ended = await http.delete(gateway.url(location), headers=gateway.auth())
+                assert ended.json()["ended_reason"] == "caller_hangup"
+                await wait_for(lambda: len(receiver.seen) >= 4)
+                await asyncio.sleep(0.5)  # nothing more comes: the fourth was taken
+        finally:
+            await pc.close()
+    assert len(receiver.seen) == 4
+    ids = {headers["webhook-id"] for headers, _ in receiver.seen}
+    assert len(ids) == 1
+    headers, body = receiver.seen[-1]
+    event = OpenAI(api_key="unused", webhook_secret=secret).webhooks.unwrap(body, headers)
+    data = json.loads(body)
+    assert event.id == data["id"] == ids.pop()
+    assert data["type"] == "call.ended"
+    assert data["data"]["call_id"] == location.rsplit("/", 1)[1]
+    assert data["data"]["tenant"] == gateway.tenant
+    assert data["data"]["ended_reason"] == "caller_hangup"
+    # Each attempt is signed afresh; a wrong secret is refused.
+    other = WebhookSecret.generate()[1]
+    with pytest.raises(Exception, match="signature"):
+        OpenAI(api_key="unused", webhook_secret=other).webhooks.unwrap(body, headers)
