@@ -4,6 +4,10 @@ admin listener no tenant route; what it issues works at once on the tenant liste
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -80,3 +84,46 @@ def test_admin_listener_takes_only_the_admin_token(tmp_path: Path) -> None:
             and "default-src 'self'" in page.headers["content-security-policy"]
         )
     assert key not in gateway.output() and ADMIN_TOKEN not in gateway.output()
+
+
+def admin_cli(admin: str, *args: str, token: str = ADMIN_TOKEN) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["GATEWAY_ADMIN_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "realtime_gateway", "admin", "--url", admin, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_admin_cli_runs_a_tenants_life(tmp_path: Path) -> None:
+    env = {
+        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
+        "GATEWAY_ADMIN_PORT": "0",
+        "OPENAI_API_KEY": "sk-test-provider-key-never-shown-000000",
+    }
+    with gateway_process(tmp_path, env) as gateway, httpx.Client(timeout=10) as http:
+        admin = admin_url(gateway)
+        made = admin_cli(
+            admin, "tenants", "create", "initech", "--policy", '{"max_call_seconds": 60}'
+        )
+        assert made.returncode == 0, made.stderr
+        assert json.loads(made.stdout)["effective"]["max_call_seconds"] == 60
+        issued = admin_cli(admin, "keys", "issue", "initech")
+        assert issued.returncode == 0, issued.stderr
+        key, key_id = json.loads(issued.stdout)["key"], json.loads(issued.stdout)["id"]
+        bearer = {"Authorization": f"Bearer {key}"}
+        assert http.get(gateway.base_url + "/usage", headers=bearer).status_code == 200
+        listed = admin_cli(admin, "keys", "list", "initech")
+        assert key_id in listed.stdout and key not in listed.stdout
+        assert json.loads(admin_cli(admin, "calls").stdout)["calls"] == []
+        usage = admin_cli(admin, "usage", "--tenant", "initech", "--csv")
+        assert usage.returncode == 0 and usage.stdout.startswith("tenant,day,calls,")
+        assert admin_cli(admin, "keys", "revoke", "initech", key_id).returncode == 0
+        assert http.get(gateway.base_url + "/usage", headers=bearer).status_code == 401
+        refused = admin_cli(admin, "tenants", token="not-the-admin-token-at-all")
+        assert refused.returncode == 1 and "unauthorized" in refused.stderr
+        unknown = admin_cli(admin, "tenants", "show", "nobody")
+        assert unknown.returncode == 1 and "not_found" in unknown.stderr
