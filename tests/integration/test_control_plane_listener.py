@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -127,3 +128,28 @@ def test_admin_cli_runs_a_tenants_life(tmp_path: Path) -> None:
         assert refused.returncode == 1 and "unauthorized" in refused.stderr
         unknown = admin_cli(admin, "tenants", "show", "nobody")
         assert unknown.returncode == 1 and "not_found" in unknown.stderr
+
+
+def test_every_worker_serves_the_admin_listener(tmp_path: Path, redis_url: str) -> None:
+    env = {
+        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
+        "GATEWAY_ADMIN_PORT": "0",
+        "GATEWAY_REDIS_URL": redis_url,
+        "GATEWAY_WORKERS": "2",
+        "OPENAI_API_KEY": "sk-test-provider-key-never-shown-000000",
+    }
+    with gateway_process(tmp_path, env) as gateway, httpx.Client(timeout=10) as http:
+        admin = admin_url(gateway)
+        made = http.post(admin + "/admin/v1/tenants", json={"name": "initech"}, headers=ADMIN)
+        assert made.status_code == 201, made.text
+        key = http.post(admin + "/admin/v1/tenants/initech/keys", headers=ADMIN).json()["key"]
+        # Fresh connections spread over both workers; once the promised second has passed,
+        # every one knows the tenant and the key.
+        time.sleep(1.0)
+        for _ in range(8):
+            with httpx.Client(timeout=10) as fresh:
+                assert fresh.get(admin + "/admin/v1/tenants/initech", headers=ADMIN).is_success
+                answer = fresh.get(
+                    gateway.base_url + "/usage", headers={"Authorization": f"Bearer {key}"}
+                )
+                assert answer.status_code == 200
