@@ -1,4 +1,4 @@
-"""`realtime-gateway serve | stub | demo | connect | keys`: parses arguments, hands off."""
+"""`realtime-gateway serve | stub | demo | connect | keys | admin`: parses arguments, hands off."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from realtime_gateway.admin_cli import add_arguments as add_admin_arguments
+from realtime_gateway.admin_cli import run_admin
 from realtime_gateway.extras import missing_extra_message
 from realtime_gateway.gateway import keys
 from realtime_gateway.gateway.composition import check_serving
@@ -125,6 +127,12 @@ every setting is an environment variable (GATEWAY_*) or a key of the --config TO
 exit status: 0 success, 1 other failure, 2 invalid_request, 3 unauthorized, 4 rate_limited,
 5 provider_error, 6 limiter_unavailable, 7 sdp_refused, 8 ice_timeout, 9 gateway_unreachable,
 10 too_many_calls, 11 quota_exceeded, 12 calls_unavailable""",
+    "admin": """example (against a gateway serving with GATEWAY_ADMIN_TOKEN set):
+  export GATEWAY_ADMIN_TOKEN=...
+  realtime-gateway admin tenants create initech --policy '{"max_call_seconds": 300}'
+  realtime-gateway admin keys issue initech    # the key is shown once
+  realtime-gateway admin calls
+  realtime-gateway admin usage --from 2026-11-01 --csv""",
     "keys": """example:
   realtime-gateway keys new --tenant acme""",
     "keys new": """example:
@@ -277,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--loopback-ice", action="store_true", help="offer 127.0.0.1 as the only ICE candidate"
     )
     connect.set_defaults(handler=_connect)
+
+    admin = _add_command(commands, "admin", "the admin API of a running gateway", EXAMPLES["admin"])
+    add_admin_arguments(admin)
+    admin.set_defaults(handler=run_admin)
 
     keys_parser = _add_command(commands, "keys", "manage tenant keys", EXAMPLES["keys"])
     keys_commands = keys_parser.add_subparsers(dest="keys_command", metavar="SUBCOMMAND")

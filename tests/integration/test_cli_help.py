@@ -13,7 +13,7 @@ import pytest
 from realtime_gateway.cli import build_parser
 from realtime_gateway.client.connect import EXIT_CODES
 
-COMMANDS = [[], ["serve"], ["stub"], ["demo"], ["connect"], ["keys"], ["keys", "new"]]
+COMMANDS = [[], ["serve"], ["stub"], ["demo"], ["connect"], ["keys"], ["keys", "new"], ["admin"]]
 ENV_ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 
 

@@ -316,3 +316,21 @@ def test_no_maximum_lifetime_by_default() -> None:
     auth = authenticator(jwt_secret=HS_SECRET)
     now = int(time.time())
     assert auth.authenticate(bearer(hs_token({"iat": now, "exp": now + 10 * 365 * 86400})))
+
+
+def test_runtime_keys_are_checked_and_a_disabled_tenant_is_refused() -> None:
+
+    auth = Authenticator(load_settings(api_keys=["acme:config-key-0123456789"]))
+    runtime_key = "rtg_live_runtime-key-0123456789"
+    digest = hashlib.sha256(runtime_key.encode()).hexdigest()
+    with pytest.raises(Unauthorized):
+        auth.authenticate(f"Bearer {runtime_key}")
+    auth.use_runtime([("initech", digest)], frozenset())
+    assert auth.authenticate(f"Bearer {runtime_key}").name == "initech"
+    assert auth.authenticate("Bearer config-key-0123456789").name == "acme"
+    auth.use_runtime([("initech", digest)], frozenset({"initech"}))
+    with pytest.raises(Unauthorized):
+        auth.authenticate(f"Bearer {runtime_key}")
+    auth.use_runtime([], frozenset())  # revoked
+    with pytest.raises(Unauthorized):
+        auth.authenticate(f"Bearer {runtime_key}")

@@ -23,17 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
 DOCUMENTS = [*PAGES, ROOT / "README.md"]
 
-# Settings the docs name for surfaces being built (the pages of the /v1 surface, WebSocket
-# sessions, phone calls and the control plane). Whoever adds one to `Settings` removes it here;
-# the last test below fails until they do.
-PLANNED_SETTINGS = {
-    "GATEWAY_ADMIN_HOST",
-    "GATEWAY_ADMIN_PORT",
-    "GATEWAY_ADMIN_TOKEN",
-    "GATEWAY_USAGE_WEBHOOK_URL",
-    "GATEWAY_USAGE_WEBHOOK_SECRET",
-}
-
 SETTING_NAME = re.compile(r"\bGATEWAY_[A-Z][A-Z0-9_]*[A-Z0-9]\b")
 # How the docs name an error the gateway answers: its status, then the code in backticks
 # ("answers 503 `limiter_unavailable`", "| 429 | `too_many_calls` |").
@@ -70,7 +59,7 @@ def test_the_docs_are_found() -> None:
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
 def test_every_setting_named_in_the_docs_exists(document: Path) -> None:
     named = set(SETTING_NAME.findall(rendered(document)))
-    unknown = named - settings_env_names() - PLANNED_SETTINGS
+    unknown = named - settings_env_names()
     assert unknown == set(), f"{document.name} names settings the code lacks"
 
 
@@ -128,11 +117,6 @@ def test_the_settings_table_shows_env_name_default_bounds_and_meaning() -> None:
 def test_an_unknown_table_marker_fails_the_build() -> None:
     with pytest.raises(ValueError, match="unknown table marker 'setings'"):
         render_markers("<!-- table: setings -->")
-
-
-def test_planned_settings_are_not_yet_in_the_code() -> None:
-    built = PLANNED_SETTINGS & settings_env_names()
-    assert built == set(), "now in Settings: remove them from PLANNED_SETTINGS"
 
 
 def _all_subclasses(cls: type) -> list[type]:

@@ -124,7 +124,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app_limiter = limiter or build_limiter(settings)
         services = build_services(
-            settings, metrics, call_transport=call_transport, limiter=app_limiter
+            settings,
+            metrics,
+            call_transport=call_transport,
+            limiter=app_limiter,
+            authenticator=authenticator,
         )
         runtime = Runtime(
             settings=settings,
@@ -137,9 +141,12 @@ def create_app(
             leash_metrics=services.leash_metrics,
             relays=services.relays,
             phone=services.phone,
+            tenants=services.directory,
+            usage_webhooks=services.usage_webhooks,
             webhooks=services.webhooks,
         )
         app.state.runtime = runtime
+        await services.load_tenants()
         services.start()
         try:
             yield

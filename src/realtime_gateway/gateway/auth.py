@@ -103,7 +103,9 @@ class Authenticator:
     ) -> None:
         """`compare` is a seam for tests that count the work an authentication does."""
         self._compare = compare
-        self._keys = []
+        self._keys: list[_KeyEntry] = []
+        self._runtime_keys: list[_KeyEntry] = []
+        self._disabled: frozenset[str] = frozenset()
         for number, entry in enumerate(settings.api_keys, start=1):
             try:
                 self._keys.append(parse_key_entry(entry.get_secret_value()))
@@ -134,7 +136,19 @@ class Authenticator:
     def key_tenants(self) -> set[str]:
         return {entry.tenant for entry in self._keys}
 
+    def use_runtime(self, keys: list[tuple[str, str]], disabled: frozenset[str]) -> None:
+        """The runtime registry's keys (tenant, SHA-256 hex) and disabled tenants, replacing
+        the last ones given (`gateway/tenants/directory.py` calls it on every change)."""
+        self._runtime_keys = [_KeyEntry(tenant, bytes.fromhex(digest)) for tenant, digest in keys]
+        self._disabled = disabled
+
     def authenticate(self, authorization: str | None) -> Tenant:
+        tenant = self._authenticate(authorization)
+        if tenant.name in self._disabled:
+            raise Unauthorized("unknown or revoked credential")
+        return tenant
+
+    def _authenticate(self, authorization: str | None) -> Tenant:
         token = bearer_token(authorization)
         jwt_refusal: Unauthorized | None = None
         if self._jwt_keys and token.count(".") == 2:
@@ -152,7 +166,8 @@ class Authenticator:
     def _authenticate_key(self, token: str) -> Tenant:
         presented = hashlib.sha256(token.encode()).digest()
         match: str | None = None
-        for entry in self._keys:  # no early exit: the time does not depend on which key matched
+        # No early exit: the time does not depend on which key matched.
+        for entry in [*self._keys, *self._runtime_keys]:
             if self._compare(presented, entry.digest) and match is None:
                 match = entry.tenant
         if match is None:

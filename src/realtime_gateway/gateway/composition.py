@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 from redis.asyncio import Redis
 
 from realtime_gateway.gateway.allowlist import normalise_url
+from realtime_gateway.gateway.auth import Authenticator
 from realtime_gateway.gateway.calls.memory_store import MemoryCallStore, MemoryFleet
 from realtime_gateway.gateway.calls.redis_fleet import RedisFleet
 from realtime_gateway.gateway.calls.redis_store import RedisCallStore
 from realtime_gateway.gateway.calls.service import CallMode, Calls, CallsConfig
 from realtime_gateway.gateway.calls.store import CallStore, Fleet
+from realtime_gateway.gateway.errors import CallsUnavailable
 from realtime_gateway.gateway.leash.reaper import Reaper
 from realtime_gateway.gateway.leash.replica_lock import ReplicaLock
 from realtime_gateway.gateway.leash.report import LeashMetrics
@@ -44,6 +46,12 @@ from realtime_gateway.gateway.relay.sessions import RelaySessions
 from realtime_gateway.gateway.relay.upstream import Upstreams
 from realtime_gateway.gateway.replica_wait import ReplicaWait
 from realtime_gateway.gateway.settings import ConfigError, Settings
+from realtime_gateway.gateway.tenants.directory import TenantDirectory
+from realtime_gateway.gateway.tenants.redis_registry import RedisRegistry
+from realtime_gateway.gateway.tenants.registry import MemoryRegistry, Snapshot, TenantRegistry
+from realtime_gateway.gateway.usage_hooks.delivery import UsageWebhooks
+from realtime_gateway.gateway.usage_hooks.outbox import MemoryOutbox, Outbox
+from realtime_gateway.gateway.usage_hooks.redis_outbox import RedisOutbox
 from realtime_gateway.webhook_signing import WebhookSecret, WebhookSecretError
 
 # An admission that is not live by then is stale: the provider's answer took longer than its
@@ -120,13 +128,28 @@ class Services:
     relays: RelaySessions
     phone: Phone
     webhooks: WebhookGate | None  # None: no GATEWAY_OPENAI_WEBHOOK_SECRET, no phone webhook
+    directory: TenantDirectory
+    usage_webhooks: UsageWebhooks | None  # None: no GATEWAY_USAGE_WEBHOOK_URL
     _closers: list[object] = field(default_factory=list)
 
+    async def load_tenants(self) -> None:
+        """Read the tenant registry once, before the first request."""
+        try:
+            await self.directory.refresh()
+        except CallsUnavailable:  # Redis down at start: the directory's loop reads it later
+            pass
+
     def start(self) -> None:
+        self.directory.start()
+        if self.usage_webhooks is not None:
+            self.usage_webhooks.start()
         self.reaper.start()
         self.watcher.start()
 
     async def aclose(self) -> None:
+        await self.directory.aclose()
+        if self.usage_webhooks is not None:
+            await self.usage_webhooks.aclose()
         await self.watcher.aclose()
         await self.reaper.aclose()
         for closer in self._closers:
@@ -148,15 +171,45 @@ def build_stores(settings: Settings) -> tuple[CallStore, Fleet, ReplicaWait | No
     return redis_store, RedisFleet(redis_store), wait
 
 
+def build_directory(
+    settings: Settings, calls: Calls, authenticator: Authenticator | None
+) -> TenantDirectory:
+    """The runtime tenant registry (Redis, or this process), applied on every change to the
+    authenticator's keys and to the policies the call service resolves."""
+    registry: TenantRegistry = (
+        RedisRegistry(redis_from_settings(settings), owns_client=True)
+        if settings.redis_configured()
+        else MemoryRegistry()
+    )
+    configured = set(policies_from(settings).tenants)
+    if authenticator is not None:
+        configured |= authenticator.key_tenants
+    directory = TenantDirectory(registry, frozenset(configured))
+
+    def apply(snapshot: Snapshot) -> None:
+        runtime = {n: e for n, e in snapshot.tenants.items() if n not in directory.config_tenants}
+        if authenticator is not None:
+            authenticator.use_runtime(
+                [(k.tenant, k.sha256) for k in snapshot.keys.values() if k.tenant in runtime],
+                frozenset(name for name, entry in runtime.items() if entry.disabled),
+            )
+        calls.policies = policies_from(settings, {n: e.overrides() for n, e in runtime.items()})
+
+    directory.listeners.append(apply)
+    return directory
+
+
 def build_services(
     settings: Settings,
     metrics: GatewayMetrics,
     *,
     call_transport: CallTransport | None = None,
     limiter: Limiter | None = None,
+    authenticator: Authenticator | None = None,
 ) -> Services:
     """`limiter` is the app's (phone calls count against the tenant's rate); none: one of
-    its own, closed with the services."""
+    its own, closed with the services. `authenticator`: the app's, to which the registry's
+    keys are given (none: policies only)."""
     api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     http = call_transport or AiohttpCallTransport()
     store, fleet, wait = build_stores(settings)
@@ -205,7 +258,22 @@ def build_services(
         closers.append(local)
     if call_transport is None:
         closers.append(http)
-    return Services(calls, reaper, watcher, leash_metrics, relays, phone, webhooks, closers)
+    directory = build_directory(settings, calls, authenticator)
+    usage_webhooks = build_webhooks(settings)
+    if usage_webhooks is not None:
+        calls.on_end.append(usage_webhooks.on_end)
+    return Services(
+        calls,
+        reaper,
+        watcher,
+        leash_metrics,
+        relays,
+        phone,
+        webhooks,
+        directory,
+        usage_webhooks,
+        closers,
+    )
 
 
 def build_phone(
@@ -223,6 +291,22 @@ def build_phone(
     phone = Phone(calls, limiter, PhoneMetrics(metrics), config)
     calls.unanswered = phone.unanswered
     return phone
+
+
+def build_webhooks(settings: Settings) -> UsageWebhooks | None:
+    """The usage webhooks' outbox (Redis, or this process) and delivery loop, when configured."""
+    if settings.usage_webhook_url is None or settings.usage_webhook_secret is None:
+        return None
+    try:
+        secret = WebhookSecret(settings.usage_webhook_secret.get_secret_value())
+    except WebhookSecretError as error:
+        raise ConfigError(f"GATEWAY_USAGE_WEBHOOK_SECRET: {error.reason}") from None
+    outbox: Outbox = (
+        RedisOutbox(redis_from_settings(settings), owns_client=True)
+        if settings.redis_configured()
+        else MemoryOutbox()
+    )
+    return UsageWebhooks(outbox, settings.usage_webhook_url, secret)
 
 
 class _HolderName:

@@ -6,6 +6,7 @@ turns any of them into the documented body `{"error_code": ..., "message": ...}`
     ├── Unauthorized          401 unauthorized        (+ WWW-Authenticate: Bearer)
     ├── TransferNotAllowed    403 transfer_not_allowed (refer: not a refer_targets entry)
     ├── NotFound              404 not_found
+    ├── Conflict              409 conflict            (admin API: the tenant exists)
     ├── MethodNotAllowed      405 method_not_allowed
     ├── RequestTimeout        408 request_timeout
     ├── PayloadTooLarge       413 payload_too_large
@@ -126,6 +127,14 @@ class TransferNotAllowed(GatewayError):
 
     status_code = 403
     error_code = "transfer_not_allowed"
+
+
+class Conflict(GatewayError):
+    """Admin API only: a tenant of that name exists already (in the registry, the environment
+    or the config file; a disabled tenant keeps its name)."""
+
+    status_code = 409
+    error_code = "conflict"
 
 
 class MethodNotAllowed(GatewayError):

@@ -4,6 +4,7 @@ field beats the file's). Every rule that reads a limit reads it from here."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -111,13 +112,17 @@ def resolve(default: TenantPolicy, table: TenantPolicyOverrides) -> TenantPolicy
     )
 
 
-def policies_from(settings: Settings) -> Policies:
+def policies_from(
+    settings: Settings, runtime: Mapping[str, TenantPolicyOverrides] | None = None
+) -> Policies:
+    """The settings' policies, and the runtime registry's tenants (`gateway/tenants`) resolved
+    over the same default. A runtime tenant never shares a name with a configured one."""
     default = TenantPolicy(
         max_call_seconds=settings.max_call_seconds,
         max_concurrent_calls=settings.max_concurrent_calls,
         daily_audio_seconds=settings.daily_audio_seconds,
     )
-    overrides = merge_overrides(settings.tenants, settings.tenant_policies)
+    overrides = {**(runtime or {}), **merge_overrides(settings.tenants, settings.tenant_policies)}
     return Policies(
         default=default, tenants={name: resolve(default, t) for name, t in overrides.items()}
     )

@@ -24,6 +24,8 @@ from realtime_gateway.gateway.providers.transport import Transport
 from realtime_gateway.gateway.ratelimit import Limiter
 from realtime_gateway.gateway.relay.sessions import RelaySessions
 from realtime_gateway.gateway.settings import ConfigError, Settings
+from realtime_gateway.gateway.tenants.directory import TenantDirectory
+from realtime_gateway.gateway.usage_hooks.delivery import UsageWebhooks
 
 
 @dataclass
@@ -39,6 +41,8 @@ class Runtime:
     relays: RelaySessions  # the WebSocket sessions this process relays (gateway/relay)
     phone: Phone  # phone calls (gateway/phone)
     webhooks: WebhookGate | None  # OpenAI's webhooks; None without a webhook secret
+    tenants: TenantDirectory | None = None  # the runtime tenant registry, as last read
+    usage_webhooks: UsageWebhooks | None = None  # usage webhooks, when configured
 
 
 def build_rules(settings: Settings) -> RequestRules:

@@ -2,7 +2,10 @@
 header phase, keep-alive and connection cap are bounded by `connection_guard`).
 
 The first line `serve` writes to stdout names the address it listens on, the port resolved
-(`--port 0` picks a free one): `realtime-gateway serving on http://HOST:PORT/`.
+(`--port 0` picks a free one): `realtime-gateway serving on http://HOST:PORT/`. With
+`GATEWAY_ADMIN_TOKEN` set, the admin listener is a second socket of the same server
+(`gateway/admin/app.py` splits the connections by the socket they came in on), and the second
+line is `realtime-gateway admin on http://HOST:PORT/`.
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
+from realtime_gateway.gateway.admin.app import ListenerSplit, create_admin_app
 from realtime_gateway.gateway.app import create_app
 from realtime_gateway.gateway.connection_guard import ConnectionLimits, GuardedConfig
 from realtime_gateway.gateway.observability.logs import configure_logging
 from realtime_gateway.gateway.settings import Settings
 
 
-def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
     return GuardedConfig(
         app,
         limits=ConnectionLimits.from_settings(settings),
@@ -57,6 +62,12 @@ def serving_line(host: str, port: int, suffix: str = "", scheme: str = "http") -
     return f"realtime-gateway serving on {scheme}://{where}:{port}/{suffix}"
 
 
+def admin_line(host: str, port: int) -> str:
+    """The second line of `serve` when the admin listener is on."""
+    where = f"[{host}]" if ":" in host else host
+    return f"realtime-gateway admin on http://{where}:{port}/"
+
+
 def listening_socket(host: str, port: int) -> socket.socket:
     """A socket bound to (host, port), not yet listening (uvicorn listens on it)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -82,14 +93,31 @@ def run_gateway(settings: Settings, app: FastAPI | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    sockets = [sock]
+    served: ASGIApp = app
+    if settings.admin_token is not None:
+        try:
+            admin_sock = listening_socket(settings.admin_host, settings.admin_port)
+        except OSError as error:
+            sock.close()
+            print(
+                f"realtime-gateway: cannot listen on {settings.admin_host}:"
+                f"{settings.admin_port} (admin): {error}",
+                file=sys.stderr,
+            )
+            return 1
+        sockets.append(admin_sock)
+        served = ListenerSplit(app, create_admin_app(app), admin_sock.getsockname()[1])
     scheme = "https" if settings.tls_certfile else "http"
     print(serving_line(settings.host, sock.getsockname()[1], scheme=scheme), flush=True)
+    if len(sockets) > 1:
+        print(admin_line(settings.admin_host, sockets[1].getsockname()[1]), flush=True)
     # uvicorn stops gracefully on these, then restores the handlers it found and raises the
     # signal again. Found, this no-op handler makes that a graceful stop's end instead of the
     # process dying by the signal: one worker exits 0, as the supervisor of several does.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _stopped)
-    uvicorn.Server(uvicorn_config(settings, app)).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(settings, served)).run(sockets=sockets)
     return 0
 
 

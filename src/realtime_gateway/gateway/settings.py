@@ -329,6 +329,24 @@ class Settings(BaseSettings):
         default=None,
         description="bearer token that reads `/metrics`; none = `/metrics` is off (404)",
     )
+    # -- the control plane (DESIGN.md section 15) -------------------------------------------
+    admin_host: str = Field(default="127.0.0.1", description="address the admin listener binds")
+    admin_port: int = Field(
+        default=8081, ge=0, le=65535, description="port of the admin API and console"
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token of the admin API and console; none = no admin listener",
+    )
+    usage_webhook_url: str | None = Field(
+        default=None,
+        description="where each call's end is delivered (`call.ended`, Standard Webhooks); "
+        "none = no usage webhooks",
+    )
+    usage_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="`whsec_...` secret that signs usage webhooks (required with the URL)",
+    )
     docs: bool = Field(
         default=False,
         description="serve Swagger UI at `/docs` (it loads its scripts from a public CDN: leave "
@@ -577,11 +595,22 @@ class Settings(BaseSettings):
         """Refuse to serve an unsafe or useless configuration, in one line (the Redis
         topology is checked beside it: `gateway.composition.check_serving`)."""
         self.validate_workers()
-        if not self.api_keys and not self.jwt_secret and not self.jwt_public_key:
+        credentials = (self.api_keys, self.jwt_secret, self.jwt_public_key, self.admin_token)
+        if not any(credentials):  # with an admin token, keys are issued at runtime
             raise ConfigError(
                 "no tenant credential is configured: set GATEWAY_API_KEYS or GATEWAY_JWT_SECRET "
-                "or GATEWAY_JWT_PUBLIC_KEY"
+                "or GATEWAY_JWT_PUBLIC_KEY (or GATEWAY_ADMIN_TOKEN, to issue keys at runtime)"
             )
+        if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 16:
+            raise ConfigError("GATEWAY_ADMIN_TOKEN must be at least 16 characters")
+        if (self.usage_webhook_url is None) != (self.usage_webhook_secret is None):
+            raise ConfigError(
+                "GATEWAY_USAGE_WEBHOOK_URL and GATEWAY_USAGE_WEBHOOK_SECRET go together"
+            )
+        if self.usage_webhook_url is not None:
+            hook = urlsplit(self.usage_webhook_url)
+            if hook.scheme not in ("http", "https") or not hook.hostname:
+                raise ConfigError("GATEWAY_USAGE_WEBHOOK_URL is not an absolute http(s) URL")
         endpoints = {self.provider_endpoint, *self.allowed_endpoints}
         for endpoint in endpoints:
             parts = urlsplit(endpoint)

@@ -6,7 +6,9 @@ SO_REUSEPORT socket on that port, and the kernel spreads new connections between
 bench measured 46-54% of the work per worker this way; one shared accept socket, where the
 first worker to wake takes a burst of keep-alive connections, gave 61/39). Each worker builds
 its own limiter and HTTP client in its lifespan (nothing bound to an event loop crosses the
-fork), and shares state with the others only through Redis.
+fork), and shares state with the others only through Redis. With `GATEWAY_ADMIN_TOKEN` the
+admin port is reserved the same way and every worker listens on it too (the registry, the
+calls and the outbox are in Redis, so any worker answers for all).
 
 On SIGTERM or SIGINT the supervisor passes SIGTERM to every worker: each closes its listening
 socket, finishes its in-flight requests (for at most `GATEWAY_GRACEFUL_TIMEOUT`, then uvicorn
@@ -39,10 +41,12 @@ from dataclasses import dataclass, field
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
+from realtime_gateway.gateway.admin.app import ListenerSplit, create_admin_app
 from realtime_gateway.gateway.leash.replica_lock import LOCK_ENV
 from realtime_gateway.gateway.observability.logs import configure_logging
-from realtime_gateway.gateway.server import serving_line, uvicorn_config
+from realtime_gateway.gateway.server import admin_line, serving_line, uvicorn_config
 from realtime_gateway.gateway.settings import Settings
 
 log = logging.getLogger("realtime_gateway.gateway.workers")
@@ -99,10 +103,21 @@ def die_with(supervisor: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def run_worker(settings: Settings, app: FastAPI, listener: socket.socket) -> None:
-    """One worker: uvicorn on the shared socket, with uvicorn's own graceful SIGTERM."""
+def run_worker(
+    settings: Settings,
+    app: FastAPI,
+    listener: socket.socket,
+    admin_listener: socket.socket | None = None,
+) -> None:
+    """One worker: uvicorn on the shared socket (and the admin one), with uvicorn's own
+    graceful SIGTERM."""
     configure_logging(settings)
-    uvicorn.Server(uvicorn_config(settings, app)).run(sockets=[listener])
+    served: ASGIApp = app
+    sockets = [listener]
+    if admin_listener is not None:
+        served = ListenerSplit(app, create_admin_app(app), admin_listener.getsockname()[1])
+        sockets.append(admin_listener)
+    uvicorn.Server(uvicorn_config(settings, served)).run(sockets=sockets)
 
 
 @dataclass
@@ -114,6 +129,7 @@ class Supervisor:
     app: FastAPI
     reserved: socket.socket
     count: int
+    admin_reserved: socket.socket | None = None  # the admin port, when the admin listener is on
     started: dict[int, float] = field(default_factory=dict)
     stopping: bool = False
     stop_deadline: float | None = None  # monotonic: stuck workers are killed then
@@ -129,7 +145,11 @@ class Supervisor:
                 die_with(supervisor)
                 listener = listen_on(self.reserved)
                 self.reserved.close()
-                run_worker(self.settings, self.app, listener)
+                admin = None
+                if self.admin_reserved is not None:
+                    admin = listen_on(self.admin_reserved)
+                    self.admin_reserved.close()
+                run_worker(self.settings, self.app, listener, admin)
                 code = 0
             except Exception:
                 log.exception("worker failed")
@@ -164,6 +184,8 @@ class Supervisor:
         if not self.stopping:
             self.stopping = True
             self.reserved.close()
+            if self.admin_reserved is not None:
+                self.admin_reserved.close()
             self.stop_deadline = (
                 time.monotonic() + self.settings.graceful_timeout + KILL_GRACE_SECONDS
             )
@@ -233,11 +255,28 @@ def serve_workers(settings: Settings, app: FastAPI, count: int) -> int:
             file=sys.stderr,
         )
         return 1
+    admin_reserved = None
+    if settings.admin_token is not None:  # every worker serves the admin API too
+        try:
+            admin_reserved = bind_port(settings.admin_host, settings.admin_port)
+        except OSError as error:
+            reserved.close()
+            print(
+                f"realtime-gateway: cannot listen on {settings.admin_host}:"
+                f"{settings.admin_port} (admin): {error}",
+                file=sys.stderr,
+            )
+            return 1
     port = reserved.getsockname()[1]
     scheme = "https" if settings.tls_certfile else "http"
     print(serving_line(settings.host, port, f" with {count} workers", scheme), flush=True)
+    if admin_reserved is not None:
+        print(admin_line(settings.admin_host, admin_reserved.getsockname()[1]), flush=True)
+    supervisor = Supervisor(
+        settings=settings, app=app, reserved=reserved, count=count, admin_reserved=admin_reserved
+    )
     with reaper_lock_file():
-        return Supervisor(settings=settings, app=app, reserved=reserved, count=count).run()
+        return supervisor.run()
 
 
 @contextlib.contextmanager

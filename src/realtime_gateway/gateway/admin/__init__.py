@@ -1,0 +1,1 @@
+"""The control plane's admin listener: its ASGI app, routes, console and audit."""
