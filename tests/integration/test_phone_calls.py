@@ -99,7 +99,10 @@ async def test_policy_call_is_accepted_with_the_pinned_session_and_hung_up_at_it
     assert record.sip.session["instructions"] == INSTRUCTIONS
     assert record.sip.session["model"] == "gpt-realtime"
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=WAIT) as http:
-        calls = await tenant_calls(http, gateway)
+        # The stub marks the call accepted before the gateway has recorded it live.
+        async with asyncio.timeout(WAIT):
+            while (calls := await tenant_calls(http, gateway))[0]["status"] != "live":
+                await asyncio.sleep(0.05)
         assert len(calls) == 1
         call = calls[0]
         assert call["transport"] == "sip" and call["status"] == "live"

@@ -28,15 +28,11 @@ from tests.integration.test_stub_realtime_calls import next_of
 NODE_SCRIPT = Path(__file__).resolve().parents[1] / "node" / "realtime_ws.cjs"
 
 
-def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+def tls_gateway_env(stub: RunningStub, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A test CA, and the settings of a gateway serving HTTPS with a certificate it signed."""
     ca, cert, key = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
     write_ca_and_server_cert(ca, cert, key)
-    return ca, cert, key
-
-
-async def test_wss_session_with_the_sdk_and_https_routes(stub: RunningStub, tmp_path: Path) -> None:
-    ca, cert, key = tls_files(tmp_path)
-    env = {
+    return ca, {
         "GATEWAY_API_KEYS": f"acme:{TENANT_KEY}",
         "OPENAI_API_KEY": stub.api_key,
         "GATEWAY_PROVIDER_ENDPOINT": stub.ga_endpoint,
@@ -45,6 +41,10 @@ async def test_wss_session_with_the_sdk_and_https_routes(stub: RunningStub, tmp_
         "GATEWAY_TLS_KEYFILE": str(key),
         "RTG_TEST_CA_FILE": str(ca),
     }
+
+
+async def test_wss_session_with_the_sdk_and_https_routes(stub: RunningStub, tmp_path: Path) -> None:
+    ca, env = tls_gateway_env(stub, tmp_path)
     with gateway_process(tmp_path, env) as gateway:
         assert gateway.base_url.startswith("https://")
         assert "serving on https://127.0.0.1:" in gateway.output()
@@ -75,16 +75,7 @@ async def test_wss_session_with_the_sdk_and_https_routes(stub: RunningStub, tmp_
 
 async def test_node_openai_realtime_ws_over_wss(stub: RunningStub, tmp_path: Path) -> None:
     modules = node_modules()
-    ca, cert, key = tls_files(tmp_path)
-    env = {
-        "GATEWAY_API_KEYS": f"acme:{TENANT_KEY}",
-        "OPENAI_API_KEY": stub.api_key,
-        "GATEWAY_PROVIDER_ENDPOINT": stub.ga_endpoint,
-        "GATEWAY_ALLOWED_ENDPOINTS": stub.ga_endpoint,
-        "GATEWAY_TLS_CERTFILE": str(cert),
-        "GATEWAY_TLS_KEYFILE": str(key),
-        "RTG_TEST_CA_FILE": str(ca),
-    }
+    ca, env = tls_gateway_env(stub, tmp_path)
     with gateway_process(tmp_path, env) as gateway:
         ran = await asyncio.to_thread(
             subprocess.run,

@@ -8,7 +8,6 @@ POST /v1/realtime/calls/{call_id}/reject   tenant credential; `{"status_code": 4
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter
@@ -25,6 +24,7 @@ from realtime_gateway.gateway.phone.answer import DECLINE
 from realtime_gateway.gateway.phone.webhook import BadDelivery
 from realtime_gateway.gateway.routes.session import read_body
 from realtime_gateway.gateway.runtime import RuntimeDep, TenantDep
+from realtime_gateway.gateway.v1.session_request import parse_json_object
 
 router = APIRouter()
 
@@ -57,13 +57,7 @@ async def openai_webhook(request: Request, runtime: RuntimeDep) -> Response:
 
 async def json_object(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     raw = await read_body(request, MAX_ANSWER_BYTES, runtime.settings.body_timeout)
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        raise InvalidRequest("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    return body
+    return parse_json_object(raw)
 
 
 ANSWER_ERRORS: dict[int | str, dict[str, Any]] = {
