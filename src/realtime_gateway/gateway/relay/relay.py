@@ -42,6 +42,7 @@ from realtime_gateway.gateway.relay.session_policy import (
     check_client_event,
     error_event,
 )
+from realtime_gateway.gateway.tasks import cancel_and_wait, cancel_requested
 
 log = logging.getLogger("realtime_gateway.gateway.relay")
 
@@ -154,9 +155,7 @@ class RelaySession:
             self.end(ending)
             raise
         finally:
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
+            await cancel_and_wait(*pumps)
             ending = self._ending.result()
             await self._finish(ending)
 
@@ -307,7 +306,7 @@ class RelaySession:
         store says the call is no longer live) closes the session."""
         loop = asyncio.get_running_loop()
         limits = self.limits
-        while True:
+        while not cancel_requested():
             await asyncio.sleep(limits.poll_seconds)
             since = self._sending_since
             if since is not None and loop.time() - since > limits.stall_seconds:

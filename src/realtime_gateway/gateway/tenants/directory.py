@@ -6,11 +6,11 @@ through any replica holds on every replica within one poll and one read (well un
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from realtime_gateway.gateway.errors import CallsUnavailable
+from realtime_gateway.gateway.tasks import cancel_and_wait, cancel_requested
 from realtime_gateway.gateway.tenants.registry import Snapshot, TenantRegistry
 
 log = logging.getLogger("realtime_gateway.gateway.tenants")
@@ -47,7 +47,7 @@ class TenantDirectory:
 
     async def _run(self) -> None:
         failing = False
-        while True:
+        while not cancel_requested():
             try:
                 await self.refresh()
                 if failing:
@@ -62,9 +62,6 @@ class TenantDirectory:
             await asyncio.sleep(POLL_SECONDS)
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.registry.aclose()

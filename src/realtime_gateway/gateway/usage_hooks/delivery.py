@@ -7,7 +7,6 @@ no answer within the timeout) is retried with backoff and the same `webhook-id`;
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -17,6 +16,7 @@ import aiohttp
 from realtime_gateway.gateway.calls.record import iso_from_ms
 from realtime_gateway.gateway.calls.store import CallEnd
 from realtime_gateway.gateway.errors import CallsUnavailable
+from realtime_gateway.gateway.tasks import cancel_and_wait, cancel_requested
 from realtime_gateway.gateway.usage_hooks.outbox import Delivery, Outbox
 from realtime_gateway.webhook_signing import WebhookSecret
 
@@ -89,7 +89,7 @@ class UsageWebhooks:
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS), auto_decompress=False
         )
-        while True:
+        while not cancel_requested():
             taken: list[Delivery] = []
             try:
                 taken = await self.outbox.take(self.consumer, BATCH)
@@ -143,11 +143,8 @@ class UsageWebhooks:
             return f"could not reach the receiver ({type(error).__name__})"
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._http is not None:
             await self._http.close()
         await self.outbox.aclose()
