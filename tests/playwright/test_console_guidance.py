@@ -70,16 +70,20 @@ async def test_rate_limit_states_the_retry_time_once(
     assert await page.get_by_label("Gateway key", exact=True).get_attribute("aria-invalid") is None
 
 
+# Rows are measured on screen (getBoundingClientRect, in fractions of a pixel) against the
+# log's visible box: offsetTop and offsetHeight are rounded, so with rows of fractional height a
+# row could seem to overlap the next by a pixel. "Cut" means by more than one pixel.
 ROWS_IN_VIEW_JS = """() => {
   const log = document.getElementById("event-log");
   const rows = [...log.children];
-  const top = log.scrollTop, bottom = log.scrollTop + log.clientHeight;
-  const first = rows.find((row) => row.offsetTop + row.offsetHeight > top);
+  const box = log.getBoundingClientRect();
+  const top = box.top + log.clientTop, bottom = top + log.clientHeight;
+  const first = rows.find((row) => row.getBoundingClientRect().bottom > top + 1);
   const last = rows[rows.length - 1];
   return {
-    scrolled: top > 0,
-    firstCut: first ? first.offsetTop < top : false,
-    lastHidden: last ? last.offsetTop + last.offsetHeight > bottom + 1 : true,
+    scrolled: log.scrollTop > 0,
+    firstCut: first ? first.getBoundingClientRect().top < top - 1 : false,
+    lastHidden: last ? last.getBoundingClientRect().bottom > bottom + 1 : true,
     overflowing: rows.some((row) => row.scrollWidth > row.clientWidth + 1),
     pageScrolled: window.scrollY,
   };
